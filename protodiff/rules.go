@@ -191,9 +191,6 @@ func (o *options) compile() (*rule, error) {
 		if err != nil {
 			return nil, err
 		}
-		if n.key != "" {
-			return nil, fmt.Errorf("protodiff: WithUnorderedLists %q: the list already has a key (WithListKey)", p)
-		}
 		n.unordered = true
 	}
 	for _, lk := range o.listKeys {

@@ -1,0 +1,420 @@
+package protodiff_test
+
+import (
+	"bytes"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"testing"
+
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+	"google.golang.org/protobuf/types/dynamicpb"
+	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/parallelrun/grpc-parallelrun/protodiff"
+	pb "github.com/parallelrun/grpc-parallelrun/proto/parallelrun/difftest/v1"
+)
+
+// gen builds random messages over any descriptor, from small pools of values
+// so that two random messages often share values and differ in few places.
+type gen struct{ r *rand.Rand }
+
+var presenceExts = []protoreflect.ExtensionType{pb.E_ExtInt32, pb.E_ExtString, pb.E_ExtRInt64, pb.E_ExtPresence, pb.E_ExtSecret}
+
+func (g gen) message(m protoreflect.Message, depth int) {
+	fields := m.Descriptor().Fields()
+	for i := 0; i < fields.Len(); i++ {
+		if g.r.IntN(4) == 0 {
+			g.set(m, fields.Get(i), depth)
+		}
+	}
+	if m.Descriptor().FullName() == "parallelrun.difftest.v1.Presence" {
+		for _, xt := range presenceExts {
+			if g.r.IntN(4) == 0 {
+				g.set(m, xt.TypeDescriptor(), depth)
+			}
+		}
+	}
+	if g.r.IntN(8) == 0 {
+		var raw []byte
+		for range 1 + g.r.IntN(3) {
+			raw = protowire.AppendTag(raw, protowire.Number(1000+g.r.IntN(3)), protowire.VarintType)
+			raw = protowire.AppendVarint(raw, uint64(g.r.IntN(3)))
+		}
+		m.SetUnknown(raw)
+	}
+}
+
+func (g gen) set(m protoreflect.Message, fd protoreflect.FieldDescriptor, depth int) {
+	if fd.Message() != nil && depth > 3 {
+		return
+	}
+	switch {
+	case fd.IsList():
+		l := m.Mutable(fd).List()
+		for range g.r.IntN(4) {
+			if fd.Message() != nil {
+				v := l.NewElement()
+				g.fill(fd, v.Message(), depth)
+				l.Append(v)
+			} else {
+				l.Append(g.scalar(fd))
+			}
+		}
+	case fd.IsMap():
+		mp := m.Mutable(fd).Map()
+		for range g.r.IntN(4) {
+			k := g.scalar(fd.MapKey()).MapKey()
+			if fd.MapValue().Message() != nil {
+				v := mp.NewValue()
+				g.fill(fd.MapValue(), v.Message(), depth)
+				mp.Set(k, v)
+			} else {
+				mp.Set(k, g.scalar(fd.MapValue()))
+			}
+		}
+	case fd.Message() != nil:
+		v := m.NewField(fd)
+		g.fill(fd, v.Message(), depth)
+		m.Set(fd, v)
+	default:
+		m.Set(fd, g.scalar(fd))
+	}
+}
+
+// fill populates a sub-message; an Any gets a packed Leaf, encoded
+// deterministically and without NaN, so that equal payloads have equal bytes
+// and proto.Equal stays the reference.
+func (g gen) fill(fd protoreflect.FieldDescriptor, m protoreflect.Message, depth int) {
+	if m.Descriptor().FullName() == "google.protobuf.Any" {
+		leaf := &pb.Leaf{Sku: []string{"", "A1", "B2"}[g.r.IntN(3)], Units: int64(g.r.IntN(3)), Price: float64(g.r.IntN(2))}
+		b, err := proto.MarshalOptions{Deterministic: true}.Marshal(leaf)
+		if err != nil {
+			panic(err)
+		}
+		fields := m.Descriptor().Fields()
+		m.Set(fields.ByName("type_url"), protoreflect.ValueOfString("type.googleapis.com/parallelrun.difftest.v1.Leaf"))
+		m.Set(fields.ByName("value"), protoreflect.ValueOfBytes(b))
+		return
+	}
+	g.message(m, depth+1)
+}
+
+func (g gen) scalar(fd protoreflect.FieldDescriptor) protoreflect.Value {
+	i := g.r.IntN(5)
+	switch fd.Kind() {
+	case protoreflect.BoolKind:
+		return protoreflect.ValueOfBool(i%2 == 0)
+	case protoreflect.EnumKind:
+		// A closed enum drops unknown numbers into unknown fields on
+		// parse, so only open enums get one.
+		if fd.Enum().IsClosed() {
+			return protoreflect.ValueOfEnum(protoreflect.EnumNumber(i % 3))
+		}
+		return protoreflect.ValueOfEnum([]protoreflect.EnumNumber{0, 1, 2, 99, 1}[i])
+	case protoreflect.Int32Kind, protoreflect.Sint32Kind, protoreflect.Sfixed32Kind:
+		return protoreflect.ValueOfInt32([]int32{0, 1, -1, math.MaxInt32, 7}[i])
+	case protoreflect.Int64Kind, protoreflect.Sint64Kind, protoreflect.Sfixed64Kind:
+		return protoreflect.ValueOfInt64([]int64{0, 1, -1, math.MinInt64, 7}[i])
+	case protoreflect.Uint32Kind, protoreflect.Fixed32Kind:
+		return protoreflect.ValueOfUint32([]uint32{0, 1, 2, math.MaxUint32, 7}[i])
+	case protoreflect.Uint64Kind, protoreflect.Fixed64Kind:
+		return protoreflect.ValueOfUint64([]uint64{0, 1, 2, math.MaxUint64, 7}[i])
+	case protoreflect.FloatKind:
+		return protoreflect.ValueOfFloat32([]float32{0, float32(math.Copysign(0, -1)), 1.5, float32(math.NaN()), float32(math.Inf(1))}[i])
+	case protoreflect.DoubleKind:
+		return protoreflect.ValueOfFloat64([]float64{0, math.Copysign(0, -1), 1.5, math.NaN(), 1e-300}[i])
+	case protoreflect.StringKind:
+		return protoreflect.ValueOfString([]string{"", "a", "b", "eu", "ü"}[i])
+	case protoreflect.BytesKind:
+		return protoreflect.ValueOfBytes([][]byte{nil, {}, {0}, []byte("x"), {0xff}}[i])
+	}
+	panic("not a scalar: " + fd.FullName())
+}
+
+// mutate changes one random place of m: it clears, replaces or adds a field,
+// possibly deep inside.
+func (g gen) mutate(m protoreflect.Message, depth int) {
+	fields := m.Descriptor().Fields()
+	if fields.Len() == 0 {
+		return
+	}
+	fd := fields.Get(g.r.IntN(fields.Len()))
+	switch {
+	case fd.Message() != nil && !fd.IsList() && !fd.IsMap() && m.Has(fd) && g.r.IntN(2) == 0 &&
+		m.Descriptor().FullName() != "google.protobuf.Any":
+		g.mutate(m.Mutable(fd).Message(), depth+1)
+	case m.Has(fd) && g.r.IntN(2) == 0:
+		m.Clear(fd)
+	default:
+		g.set(m, fd, depth)
+	}
+}
+
+// pair returns two messages: equal, slightly different, or unrelated.
+func (g gen) pair() (proto.Message, proto.Message) {
+	a := &pb.Kitchen{}
+	g.message(a.ProtoReflect(), 0)
+	switch g.r.IntN(3) {
+	case 0:
+		return a, proto.Clone(a)
+	case 1:
+		b := proto.Clone(a)
+		for range 1 + g.r.IntN(3) {
+			g.mutate(b.ProtoReflect(), 0)
+		}
+		return a, b
+	}
+	b := &pb.Kitchen{}
+	g.message(b.ProtoReflect(), 0)
+	return a, b
+}
+
+var rawAny = func() *protodiff.Differ {
+	d, err := protodiff.New(protodiff.WithRawAny())
+	if err != nil {
+		panic(err)
+	}
+	return d
+}()
+
+// checkProperties is what the property test and the fuzz target assert for
+// any two messages of one type.
+func checkProperties(t *testing.T, a, b proto.Message) {
+	t.Helper()
+	raw := rawAny.Diff(a, b)
+	if raw.Equal() != proto.Equal(a, b) {
+		t.Fatalf("WithRawAny: Diff equal=%v, proto.Equal=%v\n%s", raw.Equal(), proto.Equal(a, b), dump(raw))
+	}
+	def := protodiff.Diff(a, b)
+	if def.Equal() != raw.Equal() {
+		// Unpacking Any may only turn byte differences of Any into equality.
+		if !def.Equal() {
+			t.Fatalf("unpacking Any found differences that bytes do not:\n%s", dump(def))
+		}
+		for _, d := range raw.Differences {
+			if !strings.HasSuffix(d.Field, ".value") {
+				t.Fatalf("unpacked Any equal, but a raw difference is not in an Any: %s", d.Path)
+			}
+		}
+	}
+	for _, r := range []protodiff.Result{def, raw} {
+		for _, d := range r.Differences {
+			if err := differsAt(a, b, d); err != nil {
+				t.Fatalf("%s %s: %v\nall:\n%s", d.Kind, d.Path, err, dump(r))
+			}
+		}
+	}
+	// dynamicpb goes through the reflection API only, without proto.Equal's
+	// fast path for generated code: the result must be the same.
+	da, db := toDynamic(t, a), toDynamic(t, b)
+	if got := rawAny.Diff(da, db); dump(got) != dump(raw) {
+		t.Fatalf("dynamicpb differs from generated:\n%s\nvs\n%s", dump(got), dump(raw))
+	}
+}
+
+func toDynamic(t *testing.T, m proto.Message) proto.Message {
+	t.Helper()
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dm := dynamicpb.NewMessage(m.ProtoReflect().Descriptor())
+	if err := (proto.UnmarshalOptions{Resolver: protoregistry.GlobalTypes}).Unmarshal(b, dm); err != nil {
+		t.Fatal(err)
+	}
+	return dm
+}
+
+func TestPropertyRandomMessages(t *testing.T) {
+	n := 3000
+	if testing.Short() {
+		n = 300
+	}
+	for seed := range n {
+		g := gen{rand.New(rand.NewPCG(uint64(seed), 7))}
+		a, b := g.pair()
+		t.Run(strconv.Itoa(seed), func(t *testing.T) {
+			checkProperties(t, a, b)
+			checkProperties(t, b, a)
+		})
+	}
+}
+
+// differsAt checks that the two messages really differ where d says.
+func differsAt(a, b proto.Message, d protodiff.Difference) error {
+	la, err := resolve(a.ProtoReflect(), d.Path)
+	if err != nil {
+		return fmt.Errorf("legacy: %w", err)
+	}
+	lb, err := resolve(b.ProtoReflect(), d.Path)
+	if err != nil {
+		return fmt.Errorf("candidate: %w", err)
+	}
+	switch d.Kind {
+	case protodiff.Added:
+		if la.present || !lb.present {
+			return fmt.Errorf("added, but present: legacy %v, candidate %v", la.present, lb.present)
+		}
+	case protodiff.Removed:
+		if !la.present || lb.present {
+			return fmt.Errorf("removed, but present: legacy %v, candidate %v", la.present, lb.present)
+		}
+	case protodiff.Changed:
+		if la.present == lb.present && la.equal(lb) {
+			return fmt.Errorf("changed, but equal")
+		}
+	case protodiff.TypeChanged:
+		if la.typeName == lb.typeName {
+			return fmt.Errorf("type changed, but both are %s", la.typeName)
+		}
+	}
+	return nil
+}
+
+// located is what a path leads to in one message.
+type located struct {
+	present  bool
+	fd       protoreflect.FieldDescriptor // nil for unknown bytes and roots
+	v        protoreflect.Value
+	raw      []byte // unknown fields of one number
+	typeName string // of a root or an Any
+}
+
+func (l located) equal(o located) bool {
+	if l.fd == nil {
+		return bytes.Equal(l.raw, o.raw)
+	}
+	return l.v.Equal(o.v)
+}
+
+// resolve follows a Difference.Path in m. It is a test's own reading of the
+// documented path syntax, independent of the walker.
+func resolve(m protoreflect.Message, path string) (located, error) {
+	cur := located{present: m.IsValid(), v: protoreflect.ValueOfMessage(m), typeName: string(m.Descriptor().FullName())}
+	for rest := path; rest != ""; {
+		if rest[0] == '.' {
+			rest = rest[1:]
+		}
+		if !cur.present {
+			return located{}, nil
+		}
+		switch {
+		case rest[0] == '[':
+			end := strings.IndexByte(rest, ']')
+			tok := rest[1:end]
+			rest = rest[end+1:]
+			if cur.fd.IsList() {
+				i, err := strconv.Atoi(tok)
+				if err != nil {
+					return located{}, err
+				}
+				l := cur.v.List()
+				cur = located{present: i < l.Len(), fd: cur.fd}
+				if cur.present {
+					cur.v = l.Get(i)
+				}
+				continue
+			}
+			mk, err := parseKey(cur.fd.MapKey(), tok)
+			if err != nil {
+				return located{}, err
+			}
+			mp := cur.v.Map()
+			cur = located{present: mp.Has(mk), fd: cur.fd.MapValue(), v: mp.Get(mk)}
+		case rest[0] == '(':
+			end := strings.IndexByte(rest, ')')
+			name := protoreflect.FullName(rest[1:end])
+			rest = rest[end+1:]
+			msg := cur.v.Message()
+			if msg.Descriptor().FullName() == "google.protobuf.Any" {
+				p, err := msg.Interface().(*anypb.Any).UnmarshalNew()
+				if err != nil {
+					return located{}, err
+				}
+				cur = located{present: true, v: protoreflect.ValueOfMessage(p.ProtoReflect()), typeName: string(name)}
+				continue
+			}
+			xt, err := protoregistry.GlobalTypes.FindExtensionByName(name)
+			if err != nil {
+				return located{}, err
+			}
+			xd := xt.TypeDescriptor()
+			cur = located{present: msg.Has(xd), fd: xd, v: msg.Get(xd)}
+		default:
+			end := strings.IndexAny(rest, ".[")
+			if end < 0 {
+				end = len(rest)
+			}
+			tok := rest[:end]
+			rest = rest[end:]
+			msg := cur.v.Message()
+			if n, err := strconv.Atoi(tok); err == nil {
+				raw := unknownOf(msg.GetUnknown(), protowire.Number(n))
+				cur = located{present: raw != nil, raw: raw}
+				continue
+			}
+			fd := msg.Descriptor().Fields().ByName(protoreflect.Name(tok))
+			if fd == nil {
+				return located{}, fmt.Errorf("no field %q in %s", tok, msg.Descriptor().FullName())
+			}
+			cur = located{present: msg.Has(fd), fd: fd, v: msg.Get(fd)}
+			if fd.Message() != nil && cur.present && !fd.IsList() && !fd.IsMap() {
+				cur.typeName = anyType(cur.v.Message())
+			}
+		}
+	}
+	return cur, nil
+}
+
+func anyType(m protoreflect.Message) string {
+	if a, ok := m.Interface().(*anypb.Any); ok {
+		return a.GetTypeUrl()
+	}
+	return string(m.Descriptor().FullName())
+}
+
+func unknownOf(raw protoreflect.RawFields, num protowire.Number) []byte {
+	var out []byte
+	for len(raw) > 0 {
+		n, _, l := protowire.ConsumeField(raw)
+		if l < 0 {
+			if num == 0 {
+				return append(out, raw...)
+			}
+			break
+		}
+		if n == num {
+			out = append(out, raw[:l]...)
+		}
+		raw = raw[l:]
+	}
+	return out
+}
+
+func parseKey(fd protoreflect.FieldDescriptor, tok string) (protoreflect.MapKey, error) {
+	switch fd.Kind() {
+	case protoreflect.StringKind:
+		s, err := strconv.Unquote(tok)
+		return protoreflect.ValueOfString(s).MapKey(), err
+	case protoreflect.BoolKind:
+		return protoreflect.ValueOfBool(tok == "true").MapKey(), nil
+	case protoreflect.Int32Kind, protoreflect.Sint32Kind, protoreflect.Sfixed32Kind:
+		n, err := strconv.ParseInt(tok, 10, 32)
+		return protoreflect.ValueOfInt32(int32(n)).MapKey(), err
+	case protoreflect.Int64Kind, protoreflect.Sint64Kind, protoreflect.Sfixed64Kind:
+		n, err := strconv.ParseInt(tok, 10, 64)
+		return protoreflect.ValueOfInt64(n).MapKey(), err
+	case protoreflect.Uint32Kind, protoreflect.Fixed32Kind:
+		n, err := strconv.ParseUint(tok, 10, 32)
+		return protoreflect.ValueOfUint32(uint32(n)).MapKey(), err
+	default:
+		n, err := strconv.ParseUint(tok, 10, 64)
+		return protoreflect.ValueOfUint64(n).MapKey(), err
+	}
+}
