@@ -2,6 +2,9 @@ module github.com/parallelrun/grpc-parallelrun
 
 go 1.26
 
-require google.golang.org/protobuf v1.36.12
+require (
+	github.com/google/go-cmp v0.7.0
+	google.golang.org/protobuf v1.36.12
+)
 
 tool google.golang.org/protobuf/cmd/protoc-gen-go

@@ -43,9 +43,14 @@ func (w *walker) any(mx, my protoreflect.Message, r *rule) {
 		pr = r.paren[name]
 	}
 	if pr == nil || !pr.ignore {
+		saved := w.tol
+		if pr != nil && pr.tol != nil {
+			w.tol = pr.tol
+		}
 		w.push(step{kind: stepAny, name: name, rule: pr})
 		w.message(px, py, pr)
 		w.pop()
+		w.tol = saved
 	}
 	if !w.d.ignoreUnk && !w.stop() {
 		w.unknown(mx.GetUnknown(), my.GetUnknown(), r)

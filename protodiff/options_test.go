@@ -195,6 +195,13 @@ func TestRedaction(t *testing.T) {
 			}
 		}
 	}
+	// Map keys and list keys below a sensitive field are data too.
+	check(t, protodiff.Diff(&pb.Kitchen{SecretMap: map[string]string{"ann@example.com": "1"}}, &pb.Kitchen{}),
+		want{path: "secret_map[[REDACTED]]", field: "secret_map", kind: protodiff.Removed, legacy: protodiff.Redacted})
+	d := mustNew(t, protodiff.WithListKey("items", "sku"), protodiff.WithRedactedPaths("items"))
+	check(t, d.Diff(&pb.Quote{Items: []*pb.Line{{Sku: "A1"}}}, &pb.Quote{}),
+		want{path: "items[sku=[REDACTED]]", field: "items", kind: protodiff.Removed, legacy: protodiff.Redacted})
+
 	// Extensions marked debug_redact, and the side that lacks a value stays empty.
 	px := &pb.Presence{}
 	proto.SetExtension(px, pb.E_ExtSecret, "pin 1234")

@@ -56,11 +56,15 @@ func (w *walker) record(kind Kind, legacy, candidate string) {
 // redacted reports whether anything on the current path is sensitive.
 func (w *walker) redacted() bool {
 	for _, s := range w.steps {
-		if (s.rule != nil && s.rule.redact) || (s.kind == stepField && isDebugRedact(s.fd)) {
+		if s.sensitive() {
 			return true
 		}
 	}
 	return false
+}
+
+func (s *step) sensitive() bool {
+	return (s.rule != nil && s.rule.redact) || (s.kind == stepField && isDebugRedact(s.fd))
 }
 
 func isDebugRedact(fd protoreflect.FieldDescriptor) bool {
@@ -71,6 +75,9 @@ func isDebugRedact(fd protoreflect.FieldDescriptor) bool {
 // path renders the current path, or its index-free form.
 func (w *walker) path(indexFree bool) string {
 	b := w.buf[:0]
+	// Map keys and list keys are data too: below a sensitive field they are
+	// redacted like values.
+	sensitive := false
 	for i, s := range w.steps {
 		switch s.kind {
 		case stepField:
@@ -105,7 +112,11 @@ func (w *walker) path(indexFree bool) string {
 		case stepMapKey:
 			if !indexFree {
 				b = append(b, '[')
-				b = appendKey(b, s.key)
+				if sensitive {
+					b = append(b, Redacted...)
+				} else {
+					b = appendKey(b, s.key)
+				}
 				b = append(b, ']')
 			}
 		case stepListKey:
@@ -113,10 +124,15 @@ func (w *walker) path(indexFree bool) string {
 				b = append(b, '[')
 				b = append(b, s.fd.Name()...)
 				b = append(b, '=')
-				b = appendScalar(b, s.fd, s.key)
+				if sensitive || isDebugRedact(s.fd) {
+					b = append(b, Redacted...)
+				} else {
+					b = appendScalar(b, s.fd, s.key)
+				}
 				b = append(b, ']')
 			}
 		}
+		sensitive = sensitive || s.sensitive()
 	}
 	w.buf = b
 	return string(b)

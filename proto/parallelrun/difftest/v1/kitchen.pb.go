@@ -230,6 +230,7 @@ type Kitchen struct {
 	Secret        string                  `protobuf:"bytes,80,opt,name=secret,proto3" json:"secret,omitempty"`
 	SecretLeaf    *Leaf                   `protobuf:"bytes,81,opt,name=secret_leaf,json=secretLeaf,proto3" json:"secret_leaf,omitempty"`
 	SecretList    []string                `protobuf:"bytes,82,rep,name=secret_list,json=secretList,proto3" json:"secret_list,omitempty"`
+	SecretMap     map[string]string       `protobuf:"bytes,83,rep,name=secret_map,json=secretMap,proto3" json:"secret_map,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	Child         *Kitchen                `protobuf:"bytes,90,opt,name=child,proto3" json:"child,omitempty"`
 	Children      []*Kitchen              `protobuf:"bytes,91,rep,name=children,proto3" json:"children,omitempty"`
 	Presence      *Presence               `protobuf:"bytes,92,opt,name=presence,proto3" json:"presence,omitempty"`
@@ -716,6 +717,13 @@ func (x *Kitchen) GetSecretList() []string {
 	return nil
 }
 
+func (x *Kitchen) GetSecretMap() map[string]string {
+	if x != nil {
+		return x.SecretMap
+	}
+	return nil
+}
+
 func (x *Kitchen) GetChild() *Kitchen {
 	if x != nil {
 		return x.Child
@@ -775,7 +783,7 @@ const file_parallelrun_difftest_v1_kitchen_proto_rawDesc = "" +
 	"\x05units\x18\x02 \x01(\x03R\x05units\x12\x14\n" +
 	"\x05price\x18\x03 \x01(\x01R\x05price\x12\x12\n" +
 	"\x04tags\x18\x04 \x03(\tR\x04tags\x12\x17\n" +
-	"\x04note\x18\x05 \x01(\tB\x03\x80\x01\x01R\x04note\"\x9a!\n" +
+	"\x04note\x18\x05 \x01(\tB\x03\x80\x01\x01R\x04note\"\xad\"\n" +
 	"\aKitchen\x12\x19\n" +
 	"\bf_double\x18\x01 \x01(\x01R\afDouble\x12\x17\n" +
 	"\af_float\x18\x02 \x01(\x02R\x06fFloat\x12\x17\n" +
@@ -846,7 +854,9 @@ const file_parallelrun_difftest_v1_kitchen_proto_rawDesc = "" +
 	"\vsecret_leaf\x18Q \x01(\v2\x1d.parallelrun.difftest.v1.LeafB\x03\x80\x01\x01R\n" +
 	"secretLeaf\x12$\n" +
 	"\vsecret_list\x18R \x03(\tB\x03\x80\x01\x01R\n" +
-	"secretList\x126\n" +
+	"secretList\x12S\n" +
+	"\n" +
+	"secret_map\x18S \x03(\v2/.parallelrun.difftest.v1.Kitchen.SecretMapEntryB\x03\x80\x01\x01R\tsecretMap\x126\n" +
 	"\x05child\x18Z \x01(\v2 .parallelrun.difftest.v1.KitchenR\x05child\x12<\n" +
 	"\bchildren\x18[ \x03(\v2 .parallelrun.difftest.v1.KitchenR\bchildren\x12=\n" +
 	"\bpresence\x18\\ \x01(\v2!.parallelrun.difftest.v1.PresenceR\bpresence\x1a@\n" +
@@ -888,7 +898,10 @@ const file_parallelrun_difftest_v1_kitchen_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\v2\x1d.parallelrun.difftest.v1.LeafR\x05value:\x028\x01\x1ac\n" +
 	"\x13MStringKitchenEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x126\n" +
-	"\x05value\x18\x02 \x01(\v2 .parallelrun.difftest.v1.KitchenR\x05value:\x028\x01B\b\n" +
+	"\x05value\x18\x02 \x01(\v2 .parallelrun.difftest.v1.KitchenR\x05value:\x028\x01\x1a<\n" +
+	"\x0eSecretMapEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\b\n" +
 	"\x06choiceB\f\n" +
 	"\n" +
 	"_opt_int32B\r\n" +
@@ -917,7 +930,7 @@ func file_parallelrun_difftest_v1_kitchen_proto_rawDescGZIP() []byte {
 }
 
 var file_parallelrun_difftest_v1_kitchen_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_parallelrun_difftest_v1_kitchen_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_parallelrun_difftest_v1_kitchen_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_parallelrun_difftest_v1_kitchen_proto_goTypes = []any{
 	(Color)(0),                     // 0: parallelrun.difftest.v1.Color
 	(*Leaf)(nil),                   // 1: parallelrun.difftest.v1.Leaf
@@ -935,16 +948,17 @@ var file_parallelrun_difftest_v1_kitchen_proto_goTypes = []any{
 	nil,                            // 13: parallelrun.difftest.v1.Kitchen.MSfixed64Uint64Entry
 	nil,                            // 14: parallelrun.difftest.v1.Kitchen.MBoolLeafEntry
 	nil,                            // 15: parallelrun.difftest.v1.Kitchen.MStringKitchenEntry
-	(*anypb.Any)(nil),              // 16: google.protobuf.Any
-	(*timestamppb.Timestamp)(nil),  // 17: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),    // 18: google.protobuf.Duration
-	(*structpb.Struct)(nil),        // 19: google.protobuf.Struct
-	(*structpb.Value)(nil),         // 20: google.protobuf.Value
-	(*wrapperspb.Int64Value)(nil),  // 21: google.protobuf.Int64Value
-	(*wrapperspb.StringValue)(nil), // 22: google.protobuf.StringValue
-	(*fieldmaskpb.FieldMask)(nil),  // 23: google.protobuf.FieldMask
-	(*emptypb.Empty)(nil),          // 24: google.protobuf.Empty
-	(*Presence)(nil),               // 25: parallelrun.difftest.v1.Presence
+	nil,                            // 16: parallelrun.difftest.v1.Kitchen.SecretMapEntry
+	(*anypb.Any)(nil),              // 17: google.protobuf.Any
+	(*timestamppb.Timestamp)(nil),  // 18: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),    // 19: google.protobuf.Duration
+	(*structpb.Struct)(nil),        // 20: google.protobuf.Struct
+	(*structpb.Value)(nil),         // 21: google.protobuf.Value
+	(*wrapperspb.Int64Value)(nil),  // 22: google.protobuf.Int64Value
+	(*wrapperspb.StringValue)(nil), // 23: google.protobuf.StringValue
+	(*fieldmaskpb.FieldMask)(nil),  // 24: google.protobuf.FieldMask
+	(*emptypb.Empty)(nil),          // 25: google.protobuf.Empty
+	(*Presence)(nil),               // 26: parallelrun.difftest.v1.Presence
 }
 var file_parallelrun_difftest_v1_kitchen_proto_depIdxs = []int32{
 	0,  // 0: parallelrun.difftest.v1.Kitchen.f_enum:type_name -> parallelrun.difftest.v1.Color
@@ -966,29 +980,30 @@ var file_parallelrun_difftest_v1_kitchen_proto_depIdxs = []int32{
 	14, // 16: parallelrun.difftest.v1.Kitchen.m_bool_leaf:type_name -> parallelrun.difftest.v1.Kitchen.MBoolLeafEntry
 	15, // 17: parallelrun.difftest.v1.Kitchen.m_string_kitchen:type_name -> parallelrun.difftest.v1.Kitchen.MStringKitchenEntry
 	1,  // 18: parallelrun.difftest.v1.Kitchen.o_leaf:type_name -> parallelrun.difftest.v1.Leaf
-	16, // 19: parallelrun.difftest.v1.Kitchen.any:type_name -> google.protobuf.Any
-	16, // 20: parallelrun.difftest.v1.Kitchen.r_any:type_name -> google.protobuf.Any
-	17, // 21: parallelrun.difftest.v1.Kitchen.ts:type_name -> google.protobuf.Timestamp
-	18, // 22: parallelrun.difftest.v1.Kitchen.dur:type_name -> google.protobuf.Duration
-	19, // 23: parallelrun.difftest.v1.Kitchen.st:type_name -> google.protobuf.Struct
-	20, // 24: parallelrun.difftest.v1.Kitchen.val:type_name -> google.protobuf.Value
-	21, // 25: parallelrun.difftest.v1.Kitchen.w_int64:type_name -> google.protobuf.Int64Value
-	22, // 26: parallelrun.difftest.v1.Kitchen.w_string:type_name -> google.protobuf.StringValue
-	23, // 27: parallelrun.difftest.v1.Kitchen.mask:type_name -> google.protobuf.FieldMask
-	24, // 28: parallelrun.difftest.v1.Kitchen.empty:type_name -> google.protobuf.Empty
+	17, // 19: parallelrun.difftest.v1.Kitchen.any:type_name -> google.protobuf.Any
+	17, // 20: parallelrun.difftest.v1.Kitchen.r_any:type_name -> google.protobuf.Any
+	18, // 21: parallelrun.difftest.v1.Kitchen.ts:type_name -> google.protobuf.Timestamp
+	19, // 22: parallelrun.difftest.v1.Kitchen.dur:type_name -> google.protobuf.Duration
+	20, // 23: parallelrun.difftest.v1.Kitchen.st:type_name -> google.protobuf.Struct
+	21, // 24: parallelrun.difftest.v1.Kitchen.val:type_name -> google.protobuf.Value
+	22, // 25: parallelrun.difftest.v1.Kitchen.w_int64:type_name -> google.protobuf.Int64Value
+	23, // 26: parallelrun.difftest.v1.Kitchen.w_string:type_name -> google.protobuf.StringValue
+	24, // 27: parallelrun.difftest.v1.Kitchen.mask:type_name -> google.protobuf.FieldMask
+	25, // 28: parallelrun.difftest.v1.Kitchen.empty:type_name -> google.protobuf.Empty
 	1,  // 29: parallelrun.difftest.v1.Kitchen.secret_leaf:type_name -> parallelrun.difftest.v1.Leaf
-	2,  // 30: parallelrun.difftest.v1.Kitchen.child:type_name -> parallelrun.difftest.v1.Kitchen
-	2,  // 31: parallelrun.difftest.v1.Kitchen.children:type_name -> parallelrun.difftest.v1.Kitchen
-	25, // 32: parallelrun.difftest.v1.Kitchen.presence:type_name -> parallelrun.difftest.v1.Presence
-	1,  // 33: parallelrun.difftest.v1.Kitchen.MInt32LeafEntry.value:type_name -> parallelrun.difftest.v1.Leaf
-	0,  // 34: parallelrun.difftest.v1.Kitchen.MSint64ColorEntry.value:type_name -> parallelrun.difftest.v1.Color
-	1,  // 35: parallelrun.difftest.v1.Kitchen.MBoolLeafEntry.value:type_name -> parallelrun.difftest.v1.Leaf
-	2,  // 36: parallelrun.difftest.v1.Kitchen.MStringKitchenEntry.value:type_name -> parallelrun.difftest.v1.Kitchen
-	37, // [37:37] is the sub-list for method output_type
-	37, // [37:37] is the sub-list for method input_type
-	37, // [37:37] is the sub-list for extension type_name
-	37, // [37:37] is the sub-list for extension extendee
-	0,  // [0:37] is the sub-list for field type_name
+	16, // 30: parallelrun.difftest.v1.Kitchen.secret_map:type_name -> parallelrun.difftest.v1.Kitchen.SecretMapEntry
+	2,  // 31: parallelrun.difftest.v1.Kitchen.child:type_name -> parallelrun.difftest.v1.Kitchen
+	2,  // 32: parallelrun.difftest.v1.Kitchen.children:type_name -> parallelrun.difftest.v1.Kitchen
+	26, // 33: parallelrun.difftest.v1.Kitchen.presence:type_name -> parallelrun.difftest.v1.Presence
+	1,  // 34: parallelrun.difftest.v1.Kitchen.MInt32LeafEntry.value:type_name -> parallelrun.difftest.v1.Leaf
+	0,  // 35: parallelrun.difftest.v1.Kitchen.MSint64ColorEntry.value:type_name -> parallelrun.difftest.v1.Color
+	1,  // 36: parallelrun.difftest.v1.Kitchen.MBoolLeafEntry.value:type_name -> parallelrun.difftest.v1.Leaf
+	2,  // 37: parallelrun.difftest.v1.Kitchen.MStringKitchenEntry.value:type_name -> parallelrun.difftest.v1.Kitchen
+	38, // [38:38] is the sub-list for method output_type
+	38, // [38:38] is the sub-list for method input_type
+	38, // [38:38] is the sub-list for extension type_name
+	38, // [38:38] is the sub-list for extension extendee
+	0,  // [0:38] is the sub-list for field type_name
 }
 
 func init() { file_parallelrun_difftest_v1_kitchen_proto_init() }
@@ -1009,7 +1024,7 @@ func file_parallelrun_difftest_v1_kitchen_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_parallelrun_difftest_v1_kitchen_proto_rawDesc), len(file_parallelrun_difftest_v1_kitchen_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   15,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

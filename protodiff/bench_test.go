@@ -1,0 +1,108 @@
+package protodiff_test
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protodesc"
+	"google.golang.org/protobuf/testing/protocmp"
+	"google.golang.org/protobuf/types/descriptorpb"
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/parallelrun/grpc-parallelrun/protodiff"
+	pb "github.com/parallelrun/grpc-parallelrun/proto/parallelrun/difftest/v1"
+)
+
+// benchCase is one pair of messages; every case runs against proto.Equal
+// and cmp.Diff with protocmp in the same run, so the ratios hold on a noisy
+// machine.
+type benchCase struct {
+	name       string
+	legacy     proto.Message
+	candidate  proto.Message
+	wantDiffs  int
+	differOpts []protodiff.Option
+}
+
+func benchCases() []benchCase {
+	fdp := protodesc.ToFileDescriptorProto(descriptorpb.File_google_protobuf_descriptor_proto)
+	fdpLeaf := proto.Clone(fdp).(*descriptorpb.FileDescriptorProto)
+	last := fdpLeaf.MessageType[len(fdpLeaf.MessageType)-1]
+	last.Field[len(last.Field)-1].JsonName = proto.String("changed")
+
+	fields := map[string]any{}
+	for k := range 10 {
+		items := []any{}
+		for i := range 5 {
+			items = append(items, map[string]any{"id": float64(i), "name": fmt.Sprint("item", i), "ok": i%2 == 0})
+		}
+		fields[fmt.Sprint("key", k)] = items
+	}
+	st, err := structpb.NewStruct(fields)
+	if err != nil {
+		panic(err)
+	}
+	stLeaf := proto.Clone(st).(*structpb.Struct)
+	stLeaf.Fields["key7"].GetListValue().Values[3].GetStructValue().Fields["name"] = structpb.NewStringValue("other")
+
+	q := &pb.Quote{
+		QuoteId:    "q-7f3a",
+		ComputedAt: timestamppb.New(timestamppb.Now().AsTime()),
+		Total:      &pb.Money{CurrencyCode: "EUR", Units: 131, Nanos: 500000000},
+		Labels:     map[string]string{"region": "eu", "channel": "web"},
+	}
+	for i := range 5 {
+		q.Items = append(q.Items, &pb.Line{Sku: fmt.Sprint("SKU-", i), Quantity: int64(i + 1),
+			Price: &pb.Money{CurrencyCode: "EUR", Units: int64(10 * i), Nanos: 990000000}, DiscountRate: 0.05})
+	}
+	qLeaf := proto.Clone(q).(*pb.Quote)
+	qLeaf.Items[3].Price.Units++
+	qNoise := proto.Clone(q).(*pb.Quote)
+	qNoise.QuoteId, qNoise.ComputedAt = "q-9b21", &timestamppb.Timestamp{Seconds: 1}
+	ignoreNoise := []protodiff.Option{protodiff.WithIgnoredPaths("quote_id", "computed_at")}
+
+	return []benchCase{
+		{name: "descriptor/equal", legacy: fdp, candidate: proto.Clone(fdp)},
+		{name: "descriptor/leaf", legacy: fdp, candidate: fdpLeaf, wantDiffs: 1},
+		{name: "struct/equal", legacy: st, candidate: proto.Clone(st)},
+		{name: "struct/leaf", legacy: st, candidate: stLeaf, wantDiffs: 1},
+		{name: "quote/equal", legacy: q, candidate: proto.Clone(q)},
+		{name: "quote/leaf", legacy: q, candidate: qLeaf, wantDiffs: 1},
+		// Per-call noise ignored by option: proto.Equal says "different",
+		// the Differ "equal".
+		{name: "quote/noise_ignored", legacy: q, candidate: qNoise, differOpts: ignoreNoise},
+	}
+}
+
+func BenchmarkDiff(b *testing.B) {
+	for _, c := range benchCases() {
+		d, err := protodiff.New(c.differOpts...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if got := len(d.Diff(c.legacy, c.candidate).Differences); got != c.wantDiffs {
+			b.Fatalf("%s: %d differences, want %d", c.name, got, c.wantDiffs)
+		}
+		b.Run(c.name+"/proto.Equal", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				proto.Equal(c.legacy, c.candidate)
+			}
+		})
+		b.Run(c.name+"/protodiff", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				d.Diff(c.legacy, c.candidate)
+			}
+		})
+		b.Run(c.name+"/cmp.Diff", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				cmp.Diff(c.legacy, c.candidate, protocmp.Transform())
+			}
+		})
+	}
+}
