@@ -12,8 +12,8 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/parallelrun/grpc-parallelrun/protodiff"
 	pb "github.com/parallelrun/grpc-parallelrun/proto/parallelrun/difftest/v1"
+	"github.com/parallelrun/grpc-parallelrun/protodiff"
 )
 
 // benchCase is one pair of messages; every case runs against proto.Equal

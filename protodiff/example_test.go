@@ -5,8 +5,8 @@ import (
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/parallelrun/grpc-parallelrun/protodiff"
 	pb "github.com/parallelrun/grpc-parallelrun/proto/parallelrun/difftest/v1"
+	"github.com/parallelrun/grpc-parallelrun/protodiff"
 )
 
 func Example() {

@@ -16,8 +16,8 @@ import (
 	"google.golang.org/protobuf/types/dynamicpb"
 	"google.golang.org/protobuf/types/known/anypb"
 
-	"github.com/parallelrun/grpc-parallelrun/protodiff"
 	pb "github.com/parallelrun/grpc-parallelrun/proto/parallelrun/difftest/v1"
+	"github.com/parallelrun/grpc-parallelrun/protodiff"
 )
 
 // gen builds random messages over any descriptor, from small pools of values
