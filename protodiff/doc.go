@@ -22,9 +22,11 @@
 //
 // Every option can only make more messages equal (ignoring fields,
 // tolerating float error, comparing lists as multisets or by key, skipping
-// unknown fields). The walk therefore asks proto.Equal first at every
-// message and descends only where it says the messages differ: equal
-// messages cost one proto.Equal, whatever the options.
+// unknown fields). The walk therefore asks proto.Equal (through the
+// generated fast path) at every message below the root and descends only
+// where it says the messages differ: equal messages cost about one
+// proto.Equal whatever the options, and google.protobuf.Struct values are
+// compared on their Go types, several times faster than proto.Equal.
 //
 // # Paths
 //

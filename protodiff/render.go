@@ -350,10 +350,15 @@ func sortedKeys(kfd protoreflect.FieldDescriptor, x, y protoreflect.Map) []proto
 			return true
 		})
 	}
-	var compare func(a, b protoreflect.MapKey) int
-	switch kfd.Kind() {
+	slices.SortFunc(keys, keyCompare(kfd.Kind()))
+	return keys
+}
+
+// keyCompare orders map keys of one kind.
+func keyCompare(kind protoreflect.Kind) func(a, b protoreflect.MapKey) int {
+	switch kind {
 	case protoreflect.BoolKind:
-		compare = func(a, b protoreflect.MapKey) int {
+		return func(a, b protoreflect.MapKey) int {
 			switch {
 			case a.Bool() == b.Bool():
 				return 0
@@ -363,14 +368,11 @@ func sortedKeys(kfd protoreflect.FieldDescriptor, x, y protoreflect.Map) []proto
 			return 1
 		}
 	case protoreflect.StringKind:
-		compare = func(a, b protoreflect.MapKey) int { return strings.Compare(a.String(), b.String()) }
+		return func(a, b protoreflect.MapKey) int { return strings.Compare(a.String(), b.String()) }
 	case protoreflect.Uint32Kind, protoreflect.Uint64Kind, protoreflect.Fixed32Kind, protoreflect.Fixed64Kind:
-		compare = func(a, b protoreflect.MapKey) int { return cmp.Compare(a.Uint(), b.Uint()) }
-	default:
-		compare = func(a, b protoreflect.MapKey) int { return cmp.Compare(a.Int(), b.Int()) }
+		return func(a, b protoreflect.MapKey) int { return cmp.Compare(a.Uint(), b.Uint()) }
 	}
-	slices.SortFunc(keys, compare)
-	return keys
+	return func(a, b protoreflect.MapKey) int { return cmp.Compare(a.Int(), b.Int()) }
 }
 
 // sortExtensions sorts extension fields by number and drops repeats.

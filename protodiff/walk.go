@@ -3,9 +3,9 @@ package protodiff
 import (
 	"bytes"
 	"math"
+	"slices"
 
 	"google.golang.org/protobuf/encoding/protowire"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
@@ -47,12 +47,8 @@ type walker struct {
 	found     bool
 	truncated bool
 
-	// State of the map walk in progress, saved and restored around nested
-	// maps, read by the bound callbacks.
-	mapY     protoreflect.Map
-	mapFD    protoreflect.FieldDescriptor
-	mapRule  *rule
-	mapEqual bool
+	ms       mapState
+	mapKeys  []protoreflect.MapKey // differing keys of the maps being walked
 	mapProbe func(protoreflect.MapKey, protoreflect.Value) bool
 
 	exts       []protoreflect.FieldDescriptor
@@ -75,7 +71,8 @@ func (w *walker) reset() {
 	w.probe = 0
 	w.found = false
 	w.truncated = false
-	w.mapY, w.mapFD, w.mapRule = nil, nil, nil
+	w.ms = mapState{}
+	w.mapKeys = w.mapKeys[:0]
 	w.exts = w.exts[:0]
 }
 
@@ -106,7 +103,8 @@ func (w *walker) root(mx, my protoreflect.Message) {
 			w.report(Added, nil, protoreflect.Value{}, protoreflect.ValueOfMessage(my), w.d.root)
 		}
 	default:
-		w.message(mx, my, w.d.root)
+		// No proto.Equal here: at the root, the walk does the same work.
+		w.walk(mx, my, w.d.root)
 	}
 }
 
@@ -115,26 +113,18 @@ func (w *walker) root(mx, my protoreflect.Message) {
 // "equal" is final, and it is the fastest way to reach it (generated
 // messages have a fast path that the reflection API cannot match).
 func (w *walker) message(mx, my protoreflect.Message, r *rule) {
-	if equalFast(mx, my) {
-		return
+	if !equalFast(mx, my) {
+		w.walk(mx, my, r)
 	}
+}
+
+// walk compares two messages of the same type, an Any by its payload.
+func (w *walker) walk(mx, my protoreflect.Message, r *rule) {
 	if w.d.resolver != nil && mx.Descriptor().FullName() == anyName {
 		w.any(mx, my, r)
 		return
 	}
 	w.fields(mx, my, r)
-}
-
-// equalFast is proto.Equal, made safe: proto.Equal panics on unknown
-// fields that do not parse (when both sides have as many bytes), and then
-// the walk, which handles them, has the last word.
-func equalFast(mx, my protoreflect.Message) (eq bool) {
-	defer func() {
-		if recover() != nil {
-			eq = false
-		}
-	}()
-	return proto.Equal(mx.Interface(), my.Interface())
 }
 
 // fields compares two messages of the same type field by field.
@@ -300,15 +290,31 @@ func (w *walker) list(fd protoreflect.FieldDescriptor, lx, ly protoreflect.List,
 func (w *walker) mapField(fd protoreflect.FieldDescriptor, mx, my protoreflect.Map, r *rule) {
 	vfd := fd.MapValue()
 	if mx.Len() == my.Len() {
-		// Fast pass: every key of x is in y with an equal value. Map order
-		// is random, so only when this fails are the keys sorted, to report
-		// in a stable order.
-		sy, sfd, sr, se := w.mapY, w.mapFD, w.mapRule, w.mapEqual
-		w.mapY, w.mapFD, w.mapRule, w.mapEqual = my, vfd, r, true
+		// One pass over x finds the keys whose values differ. If every key
+		// of x is in y, the key sets are equal and only those keys are
+		// walked, in sorted order since map order is random.
+		saved, start := w.ms, len(w.mapKeys)
+		w.ms = mapState{y: my, fd: vfd, rule: r}
 		mx.Range(w.mapProbe)
-		eq := w.mapEqual
-		w.mapY, w.mapFD, w.mapRule, w.mapEqual = sy, sfd, sr, se
-		if eq {
+		st := w.ms
+		w.ms = saved
+		keys := w.mapKeys[start:]
+		switch {
+		case st.unequal:
+			w.found = true
+		case !st.missing:
+			slices.SortFunc(keys, keyCompare(fd.MapKey().Kind()))
+			for _, k := range keys {
+				if w.stop() {
+					break
+				}
+				w.push(step{kind: stepMapKey, key: k.Value(), rule: r})
+				w.value(vfd, mx.Get(k), my.Get(k), r)
+				w.pop()
+			}
+		}
+		w.mapKeys = w.mapKeys[:start]
+		if st.unequal || !st.missing {
 			return
 		}
 	}
@@ -334,11 +340,30 @@ func (w *walker) mapField(fd protoreflect.FieldDescriptor, mx, my protoreflect.M
 	}
 }
 
+// mapState is the map walk in progress, read by the bound Range callback
+// and saved around nested maps.
+type mapState struct {
+	y       protoreflect.Map
+	fd      protoreflect.FieldDescriptor // of the values
+	rule    *rule
+	missing bool // a key of x is not in y
+	unequal bool // probing: a value differs
+}
+
 func (w *walker) mapProbeEntry(k protoreflect.MapKey, vx protoreflect.Value) bool {
-	if !w.mapY.Has(k) || !w.equal(w.mapFD, vx, w.mapY.Get(k), w.mapRule) {
-		w.mapEqual = false
+	if !w.ms.y.Has(k) {
+		w.ms.missing = true
+		return false
 	}
-	return w.mapEqual
+	if w.equal(w.ms.fd, vx, w.ms.y.Get(k), w.ms.rule) {
+		return true
+	}
+	if w.probe > 0 {
+		w.ms.unequal = true
+		return false
+	}
+	w.mapKeys = append(w.mapKeys, k)
+	return true
 }
 
 func (w *walker) extensions(mx, my protoreflect.Message, r *rule) {
