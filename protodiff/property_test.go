@@ -311,9 +311,22 @@ func resolve(m protoreflect.Message, path string) (located, error) {
 		}
 		switch {
 		case rest[0] == '[':
-			end := strings.IndexByte(rest, ']')
-			tok := rest[1:end]
-			rest = rest[end+1:]
+			// A quoted key may hold ']' itself.
+			tok := rest[1:]
+			if strings.HasPrefix(tok, `"`) {
+				q, err := strconv.QuotedPrefix(tok)
+				if err != nil {
+					return located{}, err
+				}
+				tok, rest = q, tok[len(q):]
+			} else {
+				end := strings.IndexByte(tok, ']')
+				tok, rest = tok[:end], tok[end:]
+			}
+			if !strings.HasPrefix(rest, "]") {
+				return located{}, fmt.Errorf("unclosed key in %q", path)
+			}
+			rest = rest[1:]
 			if cur.fd.IsList() {
 				i, err := strconv.Atoi(tok)
 				if err != nil {
