@@ -1,0 +1,56 @@
+// Package interceptor runs a candidate implementation of a gRPC service in
+// parallel with the legacy one, from the client side, on real traffic.
+//
+// A [ParallelRun] is a set of client interceptors. Installed on the client
+// connection to the legacy service ([ParallelRun.DialOption], or
+// [ParallelRun.UnaryClientInterceptor] in a chain), it sends each configured
+// call to the legacy service as usual and, at the same time, a copy to the
+// candidate connection given to [New]. The caller always gets the legacy
+// reply: the same reply, error, headers and trailers, with no wait for the
+// candidate. In the background the two replies are compared with
+// [protodiff], and the result is recorded three ways: on an OpenTelemetry
+// span (a child of the caller's span, with one event per difference),
+// in OpenTelemetry metrics, and as a report for the sinks of package sink.
+//
+// # What is mirrored
+//
+// Nothing, unless configured: [WithMethod] takes a full method, a service
+// ("/pkg.Service/*") or "*", and a [MethodConfig] with the sample rate, the
+// candidate's timeout, the comparison options and whether status messages
+// are compared; the most specific pattern wins. [Skip] and [Force] decide
+// per call. Streaming methods are not mirrored yet.
+//
+// # Outcomes
+//
+// Every mirrored call ends in exactly one outcome: match, mismatch (another
+// status code, another status message if compared, or another reply),
+// candidate_error (the candidate was unreachable, cancelled or out of time:
+// a failure of the call, not of its logic), caller_canceled (the caller's
+// context ended before the legacy reply: nothing to compare), dropped (the
+// limit of calls in flight, [WithMaxInFlight], was reached) and
+// internal_error (a panic of ours or of a hook, recovered). Calls not
+// mirrored are counted apart, by reason.
+//
+// # What the candidate receives
+//
+// A copy of the request, made before the interceptor returns, so the caller
+// may reuse it at once. A context with the caller's values (trace, outgoing
+// metadata) but not its cancellation, with its own deadline (the method's
+// Timeout, or the caller's deadline capped by [WithMaxCandidateTimeout]),
+// and the metadata key [RoleKey] set to "candidate" so that the service can
+// suppress side effects; [WithCandidateMetadata] rewrites the rest. Call
+// options that belong to the caller's call (grpc.Header, grpc.Trailer,
+// grpc.Peer, grpc.OnFinish, per-RPC credentials, authority) are not passed
+// on.
+//
+// # Safety
+//
+// The caller's path does a method lookup, a copy of the request and of the
+// reply, and a non-blocking hand-off. Candidate calls, comparisons and
+// reports run in goroutines bounded by [WithMaxInFlight]; reports reach the
+// sinks through a bounded queue ([WithReportQueue]). When a bound is
+// reached, work is dropped and counted, never waited for. Errors and
+// recovered panics go to [WithErrorHandler], never to the caller.
+// [ParallelRun.Close] stops mirroring, waits for the work in flight and
+// flushes the sinks.
+package interceptor

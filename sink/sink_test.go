@@ -1,0 +1,164 @@
+package sink_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+
+	pb "github.com/parallelrun/grpc-parallelrun/proto/parallelrun/difftest/v1"
+	parallelrunv1 "github.com/parallelrun/grpc-parallelrun/proto/parallelrun/v1"
+	"github.com/parallelrun/grpc-parallelrun/sink"
+)
+
+func report(t *testing.T, outcome parallelrunv1.Outcome) *parallelrunv1.Report {
+	t.Helper()
+	req, err := anypb.New(&pb.GetQuoteRequest{CustomerId: "c1", Skus: []string{"A1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &parallelrunv1.Report{
+		Method:  "/pricing.v1.PricingService/Quote",
+		Outcome: outcome,
+		Differences: []*parallelrunv1.Difference{
+			{Path: "items[0].price.units", Field: "items.price.units", Kind: parallelrunv1.DifferenceKind_DIFFERENCE_KIND_CHANGED, Legacy: "10", Candidate: "11"},
+			{Path: "total.units", Field: "total.units", Kind: parallelrunv1.DifferenceKind_DIFFERENCE_KIND_CHANGED, Legacy: "10", Candidate: "11"},
+		},
+		TraceId: "4bf92f3577b34da6a3ce929d0e0e4736",
+		Request: req,
+	}
+}
+
+func TestJSONLRoundTrip(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "reports.jsonl")
+	j, err := sink.CreateJSONL(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []*parallelrunv1.Report{report(t, parallelrunv1.Outcome_OUTCOME_MISMATCH), report(t, parallelrunv1.Outcome_OUTCOME_MATCH)}
+	for _, r := range want {
+		if err := j.Publish(context.Background(), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	var got []*parallelrunv1.Report
+	for sc.Scan() {
+		var r parallelrunv1.Report
+		if err := protojson.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatalf("line %q: %v", sc.Text(), err)
+		}
+		if !strings.Contains(sc.Text(), `"customer_id":"c1"`) && !strings.Contains(sc.Text(), `"customer_id": "c1"`) {
+			t.Errorf("the request is not readable JSON: %s", sc.Text())
+		}
+		got = append(got, &r)
+	}
+	if len(got) != 2 || !proto.Equal(got[0], want[0]) || !proto.Equal(got[1], want[1]) {
+		t.Fatalf("read back %v", got)
+	}
+}
+
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("disk full") }
+
+func TestJSONLErrors(t *testing.T) {
+	j := sink.NewJSONL(failingWriter{})
+	_ = j.Publish(context.Background(), report(t, parallelrunv1.Outcome_OUTCOME_MATCH))
+	if err := j.Flush(context.Background()); err == nil || !strings.Contains(err.Error(), "sink: JSONL: disk full") {
+		t.Fatalf("Flush = %v", err)
+	}
+	if _, err := sink.CreateJSONL(filepath.Join(t.TempDir(), "no", "such", "dir")); err == nil || !strings.HasPrefix(err.Error(), "sink: ") {
+		t.Fatalf("CreateJSONL = %v", err)
+	}
+}
+
+func TestSlog(t *testing.T) {
+	var buf bytes.Buffer
+	s := sink.NewSlog(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo})), 1)
+	_ = s.Publish(context.Background(), report(t, parallelrunv1.Outcome_OUTCOME_MATCH))
+	_ = s.Publish(context.Background(), report(t, parallelrunv1.Outcome_OUTCOME_MISMATCH))
+	out := buf.String()
+	if strings.Count(out, "\n") != 1 {
+		t.Fatalf("a match is logged at Debug, a mismatch at Warn:\n%s", out)
+	}
+	for _, want := range []string{"level=WARN", "method=/pricing.v1.PricingService/Quote", "outcome=mismatch", "differences=2",
+		"difference.path=items[0].price.units", "difference.legacy=10", "trace_id=4bf92f3577b34da6a3ce929d0e0e4736"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("missing %q in %s", want, out)
+		}
+	}
+	if strings.Contains(out, "total.units") {
+		t.Errorf("more differences than asked for: %s", out)
+	}
+}
+
+func TestMemoryWait(t *testing.T) {
+	m := sink.NewMemory()
+	go func() {
+		for range 3 {
+			_ = m.Publish(context.Background(), report(t, parallelrunv1.Outcome_OUTCOME_MATCH))
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	rs, err := m.Wait(ctx, 3)
+	if err != nil || len(rs) != 3 {
+		t.Fatalf("Wait = %d reports, %v", len(rs), err)
+	}
+	short, cancel2 := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel2()
+	if _, err := m.Wait(short, 4); !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "waited for 4 reports, got 3") {
+		t.Fatalf("Wait = %v", err)
+	}
+	// Memory keeps copies: changing the original does not change them.
+	r := report(t, parallelrunv1.Outcome_OUTCOME_MATCH)
+	_ = m.Publish(context.Background(), r)
+	r.Method = "changed"
+	if got := m.Reports()[3].GetMethod(); got == "changed" {
+		t.Error("Memory shares the report")
+	}
+}
+
+func TestMulti(t *testing.T) {
+	a, b := sink.NewMemory(), sink.NewMemory()
+	broken := sink.Func(func(context.Context, *parallelrunv1.Report) error { return errors.New("broken") })
+	m := sink.Multi(a, broken, b)
+	err := m.Publish(context.Background(), report(t, parallelrunv1.Outcome_OUTCOME_MATCH))
+	if err == nil || err.Error() != "broken" {
+		t.Fatalf("Publish = %v", err)
+	}
+	if len(a.Reports()) != 1 || len(b.Reports()) != 1 {
+		t.Fatal("a failing sink kept the others from the report")
+	}
+	if err := m.Flush(context.Background()); err != nil || a.Flushes() != 1 || b.Flushes() != 1 {
+		t.Fatalf("Flush = %v, %d, %d", err, a.Flushes(), b.Flushes())
+	}
+}
+
+func TestNames(t *testing.T) {
+	if got := sink.OutcomeName(parallelrunv1.Outcome_OUTCOME_CANDIDATE_ERROR); got != "candidate_error" {
+		t.Error(got)
+	}
+	if got := sink.KindName(parallelrunv1.DifferenceKind_DIFFERENCE_KIND_TYPE_CHANGED); got != "type_changed" {
+		t.Error(got)
+	}
+}
