@@ -211,7 +211,7 @@ func (e *env) counter(t *testing.T, name string, want map[string]string) int64 {
 		points:
 			for _, dp := range sum.DataPoints {
 				for k, v := range want {
-					if got, ok := dp.Attributes.Value(attributeKey(k)); !ok || got.Emit() != v {
+					if got, ok := dp.Attributes.Value(attributeKey(k)); !ok || got.String() != v {
 						continue points
 					}
 				}
@@ -239,7 +239,7 @@ func (e *env) histogramCount(t *testing.T, name string, want map[string]string) 
 		points:
 			for _, dp := range m.Data.(metricdata.Histogram[float64]).DataPoints {
 				for k, v := range want {
-					if got, ok := dp.Attributes.Value(attributeKey(k)); !ok || got.Emit() != v {
+					if got, ok := dp.Attributes.Value(attributeKey(k)); !ok || got.String() != v {
 						continue points
 					}
 				}

@@ -86,14 +86,14 @@ func (t *methodTable) add(pattern string, c *methodConfig) error {
 
 func compileMethod(mc MethodConfig) (*methodConfig, error) {
 	if math.IsNaN(mc.SampleRate) || mc.SampleRate < 0 || mc.SampleRate > 1 {
-		return nil, fmt.Errorf("SampleRate %v is not in [0, 1]", mc.SampleRate)
+		return nil, fmt.Errorf("field SampleRate: %v is not in [0, 1]", mc.SampleRate)
 	}
 	if mc.Timeout < 0 {
-		return nil, fmt.Errorf("Timeout %v is negative", mc.Timeout)
+		return nil, fmt.Errorf("field Timeout: %v is negative", mc.Timeout)
 	}
 	d, err := protodiff.New(mc.Diff...)
 	if err != nil {
-		return nil, fmt.Errorf("Diff: %w", err)
+		return nil, fmt.Errorf("field Diff: %w", err)
 	}
 	rate := mc.SampleRate
 	if rate == 0 {

@@ -118,7 +118,8 @@ func New(candidate grpc.ClientConnInterface, opts ...Option) (*ParallelRun, erro
 }
 
 // DialOption installs the parallel run's interceptors on a client
-// connection: grpc.NewClient(legacyTarget, pr.DialOption(), ...).
+// connection: grpc.NewClient(legacyTarget, pr.DialOption(), ...). Streaming
+// methods are not mirrored yet: they pass through untouched.
 func (p *ParallelRun) DialOption() grpc.DialOption {
 	return grpc.WithChainUnaryInterceptor(p.UnaryClientInterceptor())
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"strings"
 	"sync"
-	"time"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -135,5 +134,3 @@ func (t *telemetry) skip(ctx context.Context, a *methodAttrs, reason string) {
 func (t *telemetry) outcome(ctx context.Context, a *methodAttrs, o parallelrunv1.Outcome) {
 	t.comparisons.Add(ctx, 1, metric.WithAttributes(semconv.RPCSystemNameGRPC, a.method, OutcomeKey.String(sink.OutcomeName(o))))
 }
-
-func seconds(d time.Duration) float64 { return d.Seconds() }

@@ -46,14 +46,14 @@ func (p *ParallelRun) unary(ctx context.Context, method string, req, reply any, 
 // call is one mirrored unary call, shared by the caller's goroutine (which
 // sends the legacy result) and the candidate goroutine.
 type call struct {
-	p      *ParallelRun
-	method string
-	attrs  *methodAttrs
-	cfg    *methodConfig
-	req    proto.Message            // our own copy
-	reply  protoreflect.MessageType // of the caller's reply
-	opts   []grpc.CallOption
-	legacy chan legacyResult // buffered: the caller never waits
+	p         *ParallelRun
+	method    string
+	attrs     *methodAttrs
+	cfg       *methodConfig
+	req       proto.Message            // our own copy
+	replyType protoreflect.MessageType // of the caller's reply
+	opts      []grpc.CallOption
+	legacy    chan legacyResult // buffered: the caller never waits
 }
 
 type legacyResult struct {
@@ -124,9 +124,9 @@ func (p *ParallelRun) start(ctx context.Context, method string, req, reply any, 
 		req:    proto.Clone(reqMsg),
 		// The type is read now: once the legacy call runs, the reply is
 		// being written.
-		reply:  replyMsg.ProtoReflect().Type(),
-		opts:   candidateCallOptions(opts),
-		legacy: make(chan legacyResult, 1),
+		replyType: replyMsg.ProtoReflect().Type(),
+		opts:      candidateCallOptions(opts),
+		legacy:    make(chan legacyResult, 1),
 	}
 	go c.run(ctx)
 	return c
@@ -194,7 +194,7 @@ func (c *call) compare(ctx context.Context) (res result) {
 		res.outcome, res.problem = parallelrunv1.Outcome_OUTCOME_INTERNAL_ERROR, err.Error()
 		return res
 	}
-	candReply := c.reply.New().Interface()
+	candReply := c.replyType.New().Interface()
 	start := time.Now()
 	res.candErr = c.p.candidate.Invoke(cctx, c.method, c.req, candReply, c.opts...)
 	res.candDur = time.Since(start)
@@ -324,10 +324,10 @@ func (c *call) report(ctx context.Context, span trace.Span, res result) {
 		p.tel.differences.Add(ctx, 1, metric.WithAttributes(semconv.RPCSystemNameGRPC, c.attrs.method, FieldKey.String(d.Field)))
 	}
 	if res.legacyKnown {
-		p.tel.legacyDur.Record(ctx, seconds(l.dur), c.attrs.opt)
+		p.tel.legacyDur.Record(ctx, l.dur.Seconds(), c.attrs.opt)
 	}
 	if res.candStarted {
-		p.tel.candDur.Record(ctx, seconds(res.candDur), c.attrs.opt)
+		p.tel.candDur.Record(ctx, res.candDur.Seconds(), c.attrs.opt)
 	}
 	if res.outcome == parallelrunv1.Outcome_OUTCOME_INTERNAL_ERROR {
 		p.onError(fmt.Errorf("interceptor: %s: %s", c.method, res.problem))

@@ -170,7 +170,7 @@ func onlySpan(t *testing.T, e *env, name string) sdktrace.ReadOnlySpan {
 func attrMap(kvs []attribute.KeyValue) map[string]string {
 	m := map[string]string{}
 	for _, kv := range kvs {
-		m[string(kv.Key)] = kv.Value.Emit()
+		m[string(kv.Key)] = kv.Value.String()
 	}
 	return m
 }
@@ -698,10 +698,10 @@ func TestBadConfig(t *testing.T) {
 		{interceptor.WithMethod("/pkg.Service", interceptor.MethodConfig{}), `interceptor: WithMethod "/pkg.Service": not a method pattern`},
 		{interceptor.WithMethod("/pkg.*/Get", interceptor.MethodConfig{}), `interceptor: WithMethod "/pkg.*/Get": "*" stands only for a whole method name or alone`},
 		{interceptor.WithMethod("/pkg.S/Get*", interceptor.MethodConfig{}), `interceptor: WithMethod "/pkg.S/Get*": "*" stands only`},
-		{interceptor.WithMethod("*", interceptor.MethodConfig{SampleRate: 1.5}), `interceptor: WithMethod "*": SampleRate 1.5 is not in [0, 1]`},
-		{interceptor.WithMethod("*", interceptor.MethodConfig{Timeout: -time.Second}), `interceptor: WithMethod "*": Timeout -1s is negative`},
+		{interceptor.WithMethod("*", interceptor.MethodConfig{SampleRate: 1.5}), `interceptor: WithMethod "*": field SampleRate: 1.5 is not in [0, 1]`},
+		{interceptor.WithMethod("*", interceptor.MethodConfig{Timeout: -time.Second}), `interceptor: WithMethod "*": field Timeout: -1s is negative`},
 		{interceptor.WithMethod("*", interceptor.MethodConfig{Diff: []protodiff.Option{protodiff.WithIgnoredPaths("a[0]")}}),
-			`interceptor: WithMethod "*": Diff: protodiff: WithIgnoredPaths "a[0]"`},
+			`interceptor: WithMethod "*": field Diff: protodiff: WithIgnoredPaths "a[0]"`},
 		{interceptor.WithMaxInFlight(0), "interceptor: WithMaxInFlight: 0 is less than 1"},
 		{interceptor.WithReportQueue(-1), "interceptor: WithReportQueue: -1 is less than 1"},
 		{interceptor.WithMaxCandidateTimeout(0), "interceptor: WithMaxCandidateTimeout: 0s is not positive"},
@@ -719,5 +719,27 @@ func TestBadConfig(t *testing.T) {
 	}
 	if _, err := interceptor.New(nil); err == nil {
 		t.Error("nil candidate accepted")
+	}
+}
+
+func TestSpanEventsCapped(t *testing.T) {
+	e := newEnv(t, envConfig{legacy: price(10), candidate: price(11), opts: []interceptor.Option{mirrorAll, interceptor.WithMaxSpanEvents(2)}})
+	if _, err := e.client.GetQuote(ctxTimeout(t), &pb.GetQuoteRequest{Skus: []string{"A", "B", "C"}}); err != nil {
+		t.Fatal(err)
+	}
+	r := e.waitReports(t, 1)[0]
+	span := onlySpan(t, e, "parallelrun parallelrun.difftest.v1.QuoteService/GetQuote")
+	if len(span.Events()) != 2 || len(r.GetDifferences()) != 4 || attrMap(span.Attributes())["parallelrun.difference_count"] != "4" {
+		t.Fatalf("%d events, %d differences", len(span.Events()), len(r.GetDifferences()))
+	}
+}
+
+func TestRequestLeftOutPastTheLimit(t *testing.T) {
+	e := newEnv(t, envConfig{legacy: price(10), candidate: price(10), opts: []interceptor.Option{mirrorAll, interceptor.WithMaxRequestBytes(8)}})
+	if _, err := e.client.GetQuote(ctxTimeout(t), &pb.GetQuoteRequest{CustomerId: "a customer id longer than eight bytes"}); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.waitReports(t, 1)[0]; !r.GetRequestOmitted() || r.GetRequest() != nil {
+		t.Fatalf("report %v", r)
 	}
 }
