@@ -33,6 +33,9 @@ const (
 	LegacyValueKey       = attribute.Key("parallelrun.legacy")
 	CandidateValueKey    = attribute.Key("parallelrun.candidate")
 	ReasonKey            = attribute.Key("parallelrun.reason")
+	LegacyMessagesKey    = attribute.Key("parallelrun.legacy.messages")
+	CandidateMessagesKey = attribute.Key("parallelrun.candidate.messages")
+	AbandonReasonKey     = attribute.Key("parallelrun.abandon_reason")
 )
 
 // Reasons a call is not mirrored, the values of [ReasonKey].

@@ -44,9 +44,13 @@ const (
 	Outcome_OUTCOME_DROPPED Outcome = 4
 	// Our own code failed (a panic in a comparison or a hook), recovered.
 	Outcome_OUTCOME_INTERNAL_ERROR Outcome = 5
-	// The caller canceled, or its deadline passed, before the legacy reply:
-	// there is nothing to compare with.
+	// The caller canceled, or its deadline passed, before the legacy reply
+	// (for a stream: before its end, or it stopped reading): there is nothing
+	// to compare with.
 	Outcome_OUTCOME_CALLER_CANCELED Outcome = 6
+	// Streams only: the comparison was given up half-way, for the reason in
+	// abandon_reason; the legacy stream went on untouched.
+	Outcome_OUTCOME_ABANDONED Outcome = 7
 )
 
 // Enum value maps for Outcome.
@@ -59,6 +63,7 @@ var (
 		4: "OUTCOME_DROPPED",
 		5: "OUTCOME_INTERNAL_ERROR",
 		6: "OUTCOME_CALLER_CANCELED",
+		7: "OUTCOME_ABANDONED",
 	}
 	Outcome_value = map[string]int32{
 		"OUTCOME_UNSPECIFIED":     0,
@@ -68,6 +73,7 @@ var (
 		"OUTCOME_DROPPED":         4,
 		"OUTCOME_INTERNAL_ERROR":  5,
 		"OUTCOME_CALLER_CANCELED": 6,
+		"OUTCOME_ABANDONED":       7,
 	}
 )
 
@@ -314,7 +320,15 @@ type Report struct {
 	// The request was left out for its size.
 	RequestOmitted bool `protobuf:"varint,13,opt,name=request_omitted,json=requestOmitted,proto3" json:"request_omitted,omitempty"`
 	// For candidate and internal errors: what went wrong.
-	Error         string `protobuf:"bytes,14,opt,name=error,proto3" json:"error,omitempty"`
+	Error string `protobuf:"bytes,14,opt,name=error,proto3" json:"error,omitempty"`
+	// Streams: the messages each side sent back.
+	LegacyMessages    int64 `protobuf:"varint,15,opt,name=legacy_messages,json=legacyMessages,proto3" json:"legacy_messages,omitempty"`
+	CandidateMessages int64 `protobuf:"varint,16,opt,name=candidate_messages,json=candidateMessages,proto3" json:"candidate_messages,omitempty"`
+	// For OUTCOME_ABANDONED: "candidate_behind" (the candidate fell more
+	// messages behind than buffered), "memory_bound" (the stream outgrew the
+	// bytes buffered for comparison) or "legacy_unfinished" (the legacy stream
+	// was still open at the candidate's deadline).
+	AbandonReason string `protobuf:"bytes,17,opt,name=abandon_reason,json=abandonReason,proto3" json:"abandon_reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -447,6 +461,27 @@ func (x *Report) GetError() string {
 	return ""
 }
 
+func (x *Report) GetLegacyMessages() int64 {
+	if x != nil {
+		return x.LegacyMessages
+	}
+	return 0
+}
+
+func (x *Report) GetCandidateMessages() int64 {
+	if x != nil {
+		return x.CandidateMessages
+	}
+	return 0
+}
+
+func (x *Report) GetAbandonReason() string {
+	if x != nil {
+		return x.AbandonReason
+	}
+	return ""
+}
+
 var File_parallelrun_v1_report_proto protoreflect.FileDescriptor
 
 const file_parallelrun_v1_report_proto_rawDesc = "" +
@@ -461,7 +496,7 @@ const file_parallelrun_v1_report_proto_rawDesc = "" +
 	"\tcandidate\x18\x05 \x01(\tR\tcandidate\"6\n" +
 	"\x06Status\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage\"\xa3\x05\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"\xa2\x06\n" +
 	"\x06Report\x12\x16\n" +
 	"\x06method\x18\x01 \x01(\tR\x06method\x121\n" +
 	"\aoutcome\x18\x02 \x01(\x0e2\x17.parallelrun.v1.OutcomeR\aoutcome\x12<\n" +
@@ -477,7 +512,10 @@ const file_parallelrun_v1_report_proto_rawDesc = "" +
 	"\x04time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12.\n" +
 	"\arequest\x18\f \x01(\v2\x14.google.protobuf.AnyR\arequest\x12'\n" +
 	"\x0frequest_omitted\x18\r \x01(\bR\x0erequestOmitted\x12\x14\n" +
-	"\x05error\x18\x0e \x01(\tR\x05error*\xb6\x01\n" +
+	"\x05error\x18\x0e \x01(\tR\x05error\x12'\n" +
+	"\x0flegacy_messages\x18\x0f \x01(\x03R\x0elegacyMessages\x12-\n" +
+	"\x12candidate_messages\x18\x10 \x01(\x03R\x11candidateMessages\x12%\n" +
+	"\x0eabandon_reason\x18\x11 \x01(\tR\rabandonReason*\xcd\x01\n" +
 	"\aOutcome\x12\x17\n" +
 	"\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rOUTCOME_MATCH\x10\x01\x12\x14\n" +
@@ -485,7 +523,8 @@ const file_parallelrun_v1_report_proto_rawDesc = "" +
 	"\x17OUTCOME_CANDIDATE_ERROR\x10\x03\x12\x13\n" +
 	"\x0fOUTCOME_DROPPED\x10\x04\x12\x1a\n" +
 	"\x16OUTCOME_INTERNAL_ERROR\x10\x05\x12\x1b\n" +
-	"\x17OUTCOME_CALLER_CANCELED\x10\x06*\xa8\x01\n" +
+	"\x17OUTCOME_CALLER_CANCELED\x10\x06\x12\x15\n" +
+	"\x11OUTCOME_ABANDONED\x10\a*\xa8\x01\n" +
 	"\x0eDifferenceKind\x12\x1f\n" +
 	"\x1bDIFFERENCE_KIND_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17DIFFERENCE_KIND_CHANGED\x10\x01\x12\x19\n" +
