@@ -1,6 +1,7 @@
 package interceptor
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -114,6 +115,7 @@ type result struct {
 	candDur     time.Duration
 	candStarted bool
 
+	req           proto.Message // when callInfo has none: the first request of a stream
 	streaming     bool
 	legacyMsgs    int
 	candMsgs      int
@@ -293,13 +295,13 @@ func (p *ParallelRun) report(ctx context.Context, span trace.Span, ci callInfo, 
 			Legacy: d.Legacy, Candidate: d.Candidate,
 		})
 	}
-	if p.maxRequestBytes > 0 && ci.req != nil {
-		// ci.req is our own copy and the candidate call is over: redact it
+	if req := cmp.Or(ci.req, res.req); p.maxRequestBytes > 0 && req != nil {
+		// req is our own copy and the candidate call is over: redact it
 		// in place.
-		protodiff.Redact(ci.req)
-		if proto.Size(ci.req) > p.maxRequestBytes {
+		protodiff.Redact(req)
+		if proto.Size(req) > p.maxRequestBytes {
 			rep.RequestOmitted = true
-		} else if a, err := anypb.New(ci.req); err == nil {
+		} else if a, err := anypb.New(req); err == nil {
 			rep.Request = a
 		}
 	}

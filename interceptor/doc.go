@@ -2,8 +2,9 @@
 // parallel with the legacy one, from the client side, on real traffic.
 //
 // A [ParallelRun] is a set of client interceptors. Installed on the client
-// connection to the legacy service ([ParallelRun.DialOption], or
-// [ParallelRun.UnaryClientInterceptor] in a chain), it sends each configured
+// connection to the legacy service ([ParallelRun.DialOptions], or
+// [ParallelRun.UnaryClientInterceptor] and [ParallelRun.StreamClientInterceptor]
+// in a chain), it sends each configured
 // call to the legacy service as usual and, at the same time, a copy to the
 // candidate connection given to [New]. The caller always gets the legacy
 // reply: the same reply, error, headers and trailers, with no wait for the

@@ -76,7 +76,7 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	client := pb.NewQuoteServiceClient(dialLegacy(pr.DialOption()))
+	client := pb.NewQuoteServiceClient(dialLegacy(pr.DialOptions()...))
 
 	resp, err := client.GetQuote(context.Background(), &pb.GetQuoteRequest{Skus: []string{"A1"}})
 	if err != nil {
@@ -126,9 +126,8 @@ func ExampleNew() {
 	}
 	defer pr.Close(context.Background())
 
-	legacy, err := grpc.NewClient("dns:///pricing.internal:443",
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		pr.DialOption())
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	legacy, err := grpc.NewClient("dns:///pricing.internal:443", append(opts, pr.DialOptions()...)...)
 	if err != nil {
 		panic(err)
 	}
@@ -147,7 +146,7 @@ func ExampleSkip() {
 		panic(err)
 	}
 	defer pr.Close(context.Background())
-	client := pb.NewQuoteServiceClient(dialLegacy(pr.DialOption()))
+	client := pb.NewQuoteServiceClient(dialLegacy(pr.DialOptions()...))
 
 	// A call that must not reach the candidate, say a replay.
 	_, err = client.GetQuote(context.Background(), &pb.GetQuoteRequest{}, interceptor.Skip())

@@ -1,6 +1,7 @@
 package interceptor_test
 
 import (
+	"cmp"
 	"context"
 	"net"
 	"sync"
@@ -31,7 +32,10 @@ func TestMain(m *testing.M) {
 // quoteServer is a real QuoteService whose behaviour a test sets.
 type quoteServer struct {
 	pb.UnimplementedQuoteServiceServer
-	get func(ctx context.Context, req *pb.GetQuoteRequest) (*pb.GetQuoteResponse, error)
+	get      func(ctx context.Context, req *pb.GetQuoteRequest) (*pb.GetQuoteResponse, error)
+	list     func(*pb.ListQuotesRequest, grpc.ServerStreamingServer[pb.ListQuotesResponse]) error
+	collect  func(grpc.ClientStreamingServer[pb.CollectQuotesRequest, pb.CollectQuotesResponse]) error
+	exchange func(grpc.BidiStreamingServer[pb.ExchangeQuotesRequest, pb.ExchangeQuotesResponse]) error
 
 	mu    sync.Mutex
 	calls int
@@ -45,6 +49,29 @@ func (s *quoteServer) GetQuote(ctx context.Context, req *pb.GetQuoteRequest) (*p
 	s.mds = append(s.mds, md)
 	s.mu.Unlock()
 	return s.get(ctx, req)
+}
+
+func (s *quoteServer) record(ctx context.Context) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls++
+	s.mds = append(s.mds, md)
+}
+
+func (s *quoteServer) ListQuotes(req *pb.ListQuotesRequest, stream grpc.ServerStreamingServer[pb.ListQuotesResponse]) error {
+	s.record(stream.Context())
+	return s.list(req, stream)
+}
+
+func (s *quoteServer) CollectQuotes(stream grpc.ClientStreamingServer[pb.CollectQuotesRequest, pb.CollectQuotesResponse]) error {
+	s.record(stream.Context())
+	return s.collect(stream)
+}
+
+func (s *quoteServer) ExchangeQuotes(stream grpc.BidiStreamingServer[pb.ExchangeQuotesRequest, pb.ExchangeQuotesResponse]) error {
+	s.record(stream.Context())
+	return s.exchange(stream)
 }
 
 func (s *quoteServer) Calls() int {
@@ -66,7 +93,7 @@ func (s *quoteServer) LastMD() metadata.MD {
 // dialer for it; both stop when the test ends.
 func serve(t testing.TB, s pb.QuoteServiceServer) func(context.Context, string) (net.Conn, error) {
 	t.Helper()
-	lis := bufconn.Listen(1 << 20)
+	lis := bufconn.Listen(256 << 10)
 	srv := grpc.NewServer()
 	pb.RegisterQuoteServiceServer(srv, s)
 	done := make(chan struct{})
@@ -128,17 +155,19 @@ func (l *errorLog) all() []error {
 
 type envConfig struct {
 	legacy, candidate func(context.Context, *pb.GetQuoteRequest) (*pb.GetQuoteResponse, error)
-	opts              []interceptor.Option
-	dialOpts          []grpc.DialOption // for the legacy client, after the parallel run
-	candDialOpts      []grpc.DialOption
-	candidateDialer   func(context.Context, string) (net.Conn, error)
+	// Streaming behaviours; nil leaves the method unimplemented.
+	legacyServer, candidateServer *quoteServer
+	opts                          []interceptor.Option
+	dialOpts                      []grpc.DialOption // for the legacy client, after the parallel run
+	candDialOpts                  []grpc.DialOption
+	candidateDialer               func(context.Context, string) (net.Conn, error)
 }
 
 func newEnv(t testing.TB, cfg envConfig) *env {
 	t.Helper()
 	e := &env{
-		legacy:    &quoteServer{get: cfg.legacy},
-		candidate: &quoteServer{get: cfg.candidate},
+		legacy:    cmp.Or(cfg.legacyServer, &quoteServer{get: cfg.legacy}),
+		candidate: cmp.Or(cfg.candidateServer, &quoteServer{get: cfg.candidate}),
 		spans:     tracetest.NewSpanRecorder(),
 		metrics:   sdkmetric.NewManualReader(),
 		sink:      sink.NewMemory(),
@@ -174,7 +203,7 @@ func newEnv(t testing.TB, cfg envConfig) *env {
 			t.Errorf("Close: %v", err)
 		}
 	})
-	e.client = pb.NewQuoteServiceClient(dial(t, legacyDialer, append([]grpc.DialOption{pr.DialOption()}, cfg.dialOpts...)...))
+	e.client = pb.NewQuoteServiceClient(dial(t, legacyDialer, append(pr.DialOptions(), cfg.dialOpts...)...))
 	e.plain = pb.NewQuoteServiceClient(dial(t, legacyDialer))
 	return e
 }

@@ -1,6 +1,7 @@
 package interceptor
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
@@ -17,6 +18,10 @@ type methodConfig struct {
 	timeout        time.Duration
 	differ         *protodiff.Differ
 	compareMessage bool
+	maxMessages    int
+	maxBytes       int64
+	unordered      bool
+	compareHeader  bool
 }
 
 // methodTable finds the config of a full method name: exact match first,
@@ -91,6 +96,12 @@ func compileMethod(mc MethodConfig) (*methodConfig, error) {
 	if mc.Timeout < 0 {
 		return nil, fmt.Errorf("field Timeout: %v is negative", mc.Timeout)
 	}
+	if mc.MaxStreamMessages < 0 {
+		return nil, fmt.Errorf("field MaxStreamMessages: %d is negative", mc.MaxStreamMessages)
+	}
+	if mc.MaxStreamBytes < 0 {
+		return nil, fmt.Errorf("field MaxStreamBytes: %d is negative", mc.MaxStreamBytes)
+	}
 	d, err := protodiff.New(mc.Diff...)
 	if err != nil {
 		return nil, fmt.Errorf("field Diff: %w", err)
@@ -105,5 +116,9 @@ func compileMethod(mc MethodConfig) (*methodConfig, error) {
 		timeout:        mc.Timeout,
 		differ:         d,
 		compareMessage: mc.CompareStatusMessage,
+		maxMessages:    cmp.Or(mc.MaxStreamMessages, DefaultMaxStreamMessages),
+		maxBytes:       int64(cmp.Or(mc.MaxStreamBytes, DefaultMaxStreamBytes)),
+		unordered:      mc.UnorderedReplies,
+		compareHeader:  mc.CompareHeader,
 	}, nil
 }

@@ -27,6 +27,12 @@ const (
 	DefaultMaxRequestBytes = 64 << 10
 	// DefaultMaxSpanEvents bounds the difference events on one span.
 	DefaultMaxSpanEvents = 16
+	// DefaultMaxStreamMessages and DefaultMaxStreamBytes bound what one
+	// mirrored stream buffers.
+	DefaultMaxStreamMessages = 1024
+	DefaultMaxStreamBytes    = 16 << 20
+	// MaxStreamDifferences bounds the differences reported for one stream.
+	MaxStreamDifferences = 64
 )
 
 // RoleKey is the metadata key set on every candidate call, with the value
@@ -51,6 +57,25 @@ type MethodConfig struct {
 	// CompareStatusMessage compares the status messages of failed calls,
 	// not only their codes.
 	CompareStatusMessage bool
+
+	// Streaming methods only.
+
+	// MaxStreamMessages bounds the messages buffered for the candidate
+	// in each direction: what the caller sent and the candidate has not
+	// taken yet, and the legacy replies the candidate has not matched yet.
+	// Past it the candidate is too far behind: its side is abandoned. 0
+	// means DefaultMaxStreamMessages.
+	MaxStreamMessages int
+	// MaxStreamBytes bounds the bytes of those buffered messages; past it
+	// the comparison is abandoned. 0 means DefaultMaxStreamBytes.
+	MaxStreamBytes int
+	// UnorderedReplies compares the replies of a server stream as a
+	// multiset, for services whose order is not part of the contract.
+	// Every reply is then kept until the end, within the bounds above.
+	UnorderedReplies bool
+	// CompareHeader compares the response header metadata (all keys but
+	// content-type and grpc-*).
+	CompareHeader bool
 }
 
 // Option configures a [ParallelRun].

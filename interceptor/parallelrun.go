@@ -18,7 +18,7 @@ import (
 
 // ParallelRun mirrors the configured RPCs of a client to a candidate
 // connection and compares the replies. Build it with [New], install it with
-// [ParallelRun.DialOption] or [ParallelRun.UnaryClientInterceptor], and
+// [ParallelRun.DialOptions] (or the interceptors in a chain), and
 // [ParallelRun.Close] it when the client is done.
 type ParallelRun struct {
 	candidate       grpc.ClientConnInterface
@@ -30,6 +30,7 @@ type ParallelRun struct {
 	maxTimeout      time.Duration
 	maxRequestBytes int
 	maxSpanEvents   int
+	types           sync.Map // method -> streamTypes
 
 	// slots holds a token per call in flight; Close fills it to wait for
 	// them all, and a full slots makes new calls drop.
@@ -117,11 +118,18 @@ func New(candidate grpc.ClientConnInterface, opts ...Option) (*ParallelRun, erro
 	return p, nil
 }
 
-// DialOption installs the parallel run's interceptors on a client
-// connection: grpc.NewClient(legacyTarget, pr.DialOption(), ...). Streaming
-// methods are not mirrored yet: they pass through untouched.
-func (p *ParallelRun) DialOption() grpc.DialOption {
-	return grpc.WithChainUnaryInterceptor(p.UnaryClientInterceptor())
+// DialOptions install the parallel run's interceptors, unary and
+// streaming, on a client connection:
+//
+//	grpc.NewClient(legacyTarget, append(opts, pr.DialOptions()...)...)
+//
+// They are two options because gRPC offers no public way to join options
+// into one.
+func (p *ParallelRun) DialOptions() []grpc.DialOption {
+	return []grpc.DialOption{
+		grpc.WithChainUnaryInterceptor(p.UnaryClientInterceptor()),
+		grpc.WithChainStreamInterceptor(p.StreamClientInterceptor()),
+	}
 }
 
 // Close stops mirroring new calls, waits for the calls in flight and their

@@ -46,6 +46,15 @@ const (
 	ReasonSkipOption   = "skip_option"
 	ReasonClosed       = "closed"
 	ReasonNotProto     = "not_proto"
+	ReasonLegacyError  = "legacy_error" // a stream the legacy side could not open
+)
+
+// Reasons a stream comparison is abandoned, the values of
+// [AbandonReasonKey].
+const (
+	AbandonCandidateBehind  = "candidate_behind"
+	AbandonMemoryBound      = "memory_bound"
+	AbandonLegacyUnfinished = "legacy_unfinished"
 )
 
 // DifferenceEvent is the name of the span event of one difference.
@@ -123,7 +132,7 @@ func (t *telemetry) method(fullMethod string) *methodAttrs {
 	name := strings.TrimPrefix(fullMethod, "/")
 	a := &methodAttrs{name: name, method: semconv.RPCMethod(name), skipped: map[string]metric.MeasurementOption{}}
 	a.opt = metric.WithAttributeSet(attribute.NewSet(semconv.RPCSystemNameGRPC, a.method))
-	for _, r := range []string{ReasonUnconfigured, ReasonDisabled, ReasonSampledOut, ReasonSkipOption, ReasonClosed, ReasonNotProto} {
+	for _, r := range []string{ReasonUnconfigured, ReasonDisabled, ReasonSampledOut, ReasonSkipOption, ReasonClosed, ReasonNotProto, ReasonLegacyError} {
 		a.skipped[r] = metric.WithAttributeSet(attribute.NewSet(semconv.RPCSystemNameGRPC, a.method, ReasonKey.String(r)))
 	}
 	actual, _ := t.methods.LoadOrStore(fullMethod, a)
