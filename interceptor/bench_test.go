@@ -2,9 +2,12 @@ package interceptor_test
 
 import (
 	"context"
+	"io"
 	"slices"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc"
 
 	"github.com/parallelrun/grpc-parallelrun/interceptor"
 	pb "github.com/parallelrun/grpc-parallelrun/proto/parallelrun/difftest/v1"
@@ -84,6 +87,52 @@ func BenchmarkUnaryThroughput(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+		})
+	}
+}
+
+// BenchmarkServerStream reads streams of 1,000 replies through a plain
+// client and through a mirrored one, with a healthy and with a stalled
+// candidate, and reports the legacy replies per second the caller gets.
+func BenchmarkServerStream(b *testing.B) {
+	stalled := &quoteServer{list: func(req *pb.ListQuotesRequest, stream grpc.ServerStreamingServer[pb.ListQuotesResponse]) error {
+		<-stream.Context().Done()
+		return stream.Context().Err()
+	}}
+	const n = 1000
+	for _, bc := range []struct {
+		name      string
+		candidate *quoteServer
+		plain     bool
+	}{
+		{"plain", lister(flat(10), all, nil), true},
+		{"mirrored", lister(flat(10), all, nil), false},
+		{"mirrored_stalled_candidate", stalled, false},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			e := newEnv(b, envConfig{legacyServer: lister(flat(10), all, nil), candidateServer: bc.candidate, opts: []interceptor.Option{
+				interceptor.WithMethod("*", interceptor.MethodConfig{Timeout: 100 * time.Millisecond}),
+			}})
+			client := e.client
+			if bc.plain {
+				client = e.plain
+			}
+			ctx := context.Background()
+			start := time.Now()
+			for b.Loop() {
+				stream, err := client.ListQuotes(ctx, &pb.ListQuotesRequest{Count: n})
+				if err != nil {
+					b.Fatal(err)
+				}
+				for {
+					if _, err := stream.Recv(); err == io.EOF {
+						break
+					} else if err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			b.ReportMetric(float64(n*b.N)/time.Since(start).Seconds(), "msgs/s")
 		})
 	}
 }

@@ -19,7 +19,28 @@
 // ("/pkg.Service/*") or "*", and a [MethodConfig] with the sample rate, the
 // candidate's timeout, the comparison options and whether status messages
 // are compared; the most specific pattern wins. [Skip] and [Force] decide
-// per call. Streaming methods are not mirrored yet.
+// per call.
+//
+// # Streams
+//
+// Server-, client- and bidirectional streams are mirrored too. What the
+// caller sends is copied to a candidate stream; what the legacy stream
+// returns goes to the caller unchanged and is copied for the comparison.
+// Replies are compared by position as both sides produce them, with paths
+// prefixed by the index (`[3].price.units`); extra or missing replies are
+// Added or Removed; then the final statuses, and the response headers if
+// MethodConfig.CompareHeader is set. MethodConfig.UnorderedReplies compares
+// the replies as a multiset instead. The legacy stream never waits: copies
+// go through buffers bounded by MethodConfig.MaxStreamMessages and
+// MaxStreamBytes, and when the candidate falls that far behind, or the
+// copies outgrow the bytes, the comparison is abandoned (outcome abandoned,
+// with the reason on the span and in the report) while the legacy stream
+// goes on. Memory per stream is bounded by what one side is ahead of the
+// other, not by the stream's length. The candidate side, and every
+// goroutine of ours, ends by the candidate's deadline at the latest, also
+// when the caller leaves a stream without draining it. Stream message
+// types are taken from the global protobuf registry, where generated code
+// registers them.
 //
 // # Outcomes
 //
@@ -27,10 +48,11 @@
 // status code, another status message if compared, or another reply),
 // candidate_error (the candidate was unreachable, cancelled or out of time:
 // a failure of the call, not of its logic), caller_canceled (the caller's
-// context ended before the legacy reply: nothing to compare), dropped (the
-// limit of calls in flight, [WithMaxInFlight], was reached) and
-// internal_error (a panic of ours or of a hook, recovered). Calls not
-// mirrored are counted apart, by reason.
+// context ended before the legacy reply: nothing to compare), abandoned (a
+// stream comparison given up half-way, see below), dropped (the limit of
+// calls in flight, [WithMaxInFlight], was reached) and internal_error (a
+// panic of ours or of a hook, recovered). Calls not mirrored are counted
+// apart, by reason.
 //
 // # What the candidate receives
 //

@@ -33,6 +33,21 @@ func (s *pricing) GetQuote(_ context.Context, req *pb.GetQuoteRequest) (*pb.GetQ
 	return &pb.GetQuoteResponse{Quote: q}, nil
 }
 
+// ListQuotes streams one quote per SKU.
+func (s *pricing) ListQuotes(req *pb.ListQuotesRequest, stream grpc.ServerStreamingServer[pb.ListQuotesResponse]) error {
+	for i, sku := range req.GetSkus() {
+		units := s.units
+		if i == 0 {
+			units = 10 // the first SKU is priced alike on both sides
+		}
+		q := &pb.Quote{Items: []*pb.Line{{Sku: sku, Quantity: 1, Price: &pb.Money{CurrencyCode: "EUR", Units: units}}}}
+		if err := stream.Send(&pb.ListQuotesResponse{Quote: q}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // start serves s in memory and returns a client connection option set.
 func start(s pb.QuoteServiceServer) (dial func(opts ...grpc.DialOption) *grpc.ClientConn, stop func()) {
 	lis := bufconn.Listen(1 << 20)
@@ -152,4 +167,51 @@ func ExampleSkip() {
 	_, err = client.GetQuote(context.Background(), &pb.GetQuoteRequest{}, interceptor.Skip())
 	fmt.Println(err)
 	// Output: <nil>
+}
+
+func Example_serverStream() {
+	dialLegacy, stopLegacy := start(&pricing{units: 10})
+	defer stopLegacy()
+	dialCandidate, stopCandidate := start(&pricing{units: 12})
+	defer stopCandidate()
+
+	reports := sink.NewMemory()
+	pr, err := interceptor.New(dialCandidate(),
+		interceptor.WithMethod("/parallelrun.difftest.v1.QuoteService/ListQuotes", interceptor.MethodConfig{
+			Timeout:           time.Second,
+			MaxStreamMessages: 256, // buffered per direction; past it the candidate is abandoned
+		}),
+		interceptor.WithSink(reports),
+	)
+	if err != nil {
+		panic(err)
+	}
+	client := pb.NewQuoteServiceClient(dialLegacy(pr.DialOptions()...))
+
+	stream, err := client.ListQuotes(context.Background(), &pb.ListQuotesRequest{Skus: []string{"A1", "B2", "C3"}})
+	if err != nil {
+		panic(err)
+	}
+	for {
+		resp, err := stream.Recv()
+		if err != nil {
+			break // io.EOF
+		}
+		fmt.Println("caller got", resp.GetQuote().GetItems()[0].GetSku(), resp.GetQuote().GetItems()[0].GetPrice().GetUnits())
+	}
+	if err := pr.Close(context.Background()); err != nil {
+		panic(err)
+	}
+	r := reports.Reports()[0]
+	fmt.Println(sink.OutcomeName(r.GetOutcome()), r.GetLegacyMessages(), "messages each side")
+	for _, d := range r.GetDifferences() {
+		fmt.Printf("  %s: %s -> %s\n", d.GetPath(), d.GetLegacy(), d.GetCandidate())
+	}
+	// Output:
+	// caller got A1 10
+	// caller got B2 10
+	// caller got C3 10
+	// mismatch 3 messages each side
+	//   [1].quote.items[0].price.units: 10 -> 12
+	//   [2].quote.items[0].price.units: 10 -> 12
 }
