@@ -33,19 +33,24 @@ func (p *ParallelRun) stream(ctx context.Context, desc *grpc.StreamDesc, cc *grp
 	attrs := p.tel.method(method)
 	start := time.Now()
 	cfg := p.admitStream(ctx, attrs, method, mode)
-	ls, err := streamer(ctx, desc, cc, method, opts...)
-	if cfg == nil {
-		return ls, err
+	if cfg == nil || !p.acquire(ctx, attrs) {
+		return streamer(ctx, desc, cc, method, opts...)
 	}
+	legacyOpts := opts
+	tap := newCodecTap(opts)
+	if tap != nil {
+		legacyOpts = append(opts[:len(opts):len(opts)], grpc.ForceCodecV2(tap))
+	}
+	ls, err := streamer(ctx, desc, cc, method, legacyOpts...)
 	if err != nil {
+		<-p.slots
 		p.tel.skip(ctx, attrs, ReasonLegacyError)
 		return ls, err
 	}
-	s := p.newMirrorStream(ctx, ls, desc, method, attrs, cfg, opts, start)
-	if s == nil {
-		return ls, nil
+	if s := p.newMirrorStream(ctx, ls, desc, method, attrs, cfg, opts, start, tap); s != nil {
+		return s, nil
 	}
-	return s, nil
+	return ls, nil
 }
 
 // admitStream is admit for streams, which also need their message types
@@ -130,6 +135,8 @@ type mirrorStream struct {
 	received atomic.Int64 // legacy replies the caller got
 	firstReq atomic.Pointer[[]byte]
 
+	tap *codecTap // nil: messages are encoded again to be copied
+
 	// Unordered replies: the legacy ones are kept here, encoded, until the
 	// end, since the comparison cannot start before.
 	mu        sync.Mutex
@@ -148,18 +155,19 @@ type legacyEnd struct {
 	canceled bool // by the caller
 }
 
+// newMirrorStream wraps the legacy stream and starts the candidate
+// goroutine, which owns the slot the caller took. It returns nil if that
+// fails, having freed the slot.
 func (p *ParallelRun) newMirrorStream(ctx context.Context, ls grpc.ClientStream, desc *grpc.StreamDesc, method string,
-	attrs *methodAttrs, cfg *methodConfig, opts []grpc.CallOption, start time.Time) (s *mirrorStream) {
+	attrs *methodAttrs, cfg *methodConfig, opts []grpc.CallOption, start time.Time, tap *codecTap) (s *mirrorStream) {
 	defer func() {
 		if v := recover(); v != nil {
+			<-p.slots
 			p.tel.outcome(ctx, attrs, parallelrunv1.Outcome_OUTCOME_INTERNAL_ERROR)
 			p.onError(fmt.Errorf("interceptor: %s: panic before the candidate stream: %v", method, v))
 			s = nil
 		}
 	}()
-	if !p.acquire(ctx, attrs) {
-		return nil
-	}
 	req, resp, _ := p.streamTypes(method)
 	s = &mirrorStream{
 		ClientStream: ls,
@@ -175,10 +183,14 @@ func (p *ParallelRun) newMirrorStream(ctx context.Context, ls grpc.ClientStream,
 		sends:        make(chan streamItem, cfg.maxMessages),
 		replies:      make(chan []byte, cfg.maxMessages),
 		end:          make(chan legacyEnd, 1),
+		tap:          tap,
 	}
 	s.deadline, _ = ctx.Deadline()
 	s.candBase, s.cancelCand = context.WithCancel(context.WithoutCancel(ctx))
 	go p.runComparison(ctx, callInfo{method: method, attrs: attrs}, s.compare)
+	if tap != nil {
+		tap.s = s
+	}
 	return s
 }
 
@@ -192,9 +204,9 @@ func (s *mirrorStream) SendMsg(m any) error {
 }
 
 func (s *mirrorStream) copySend(m any) {
-	b, err := proto.Marshal(m.(proto.Message))
-	if err != nil {
-		panic(err)
+	b, ok := s.encoded(m, (*codecTap).takeSent)
+	if !ok {
+		return
 	}
 	if !s.desc.ClientStreams {
 		s.firstReq.CompareAndSwap(nil, &b)
@@ -247,9 +259,9 @@ func (s *mirrorStream) RecvMsg(m any) error {
 }
 
 func (s *mirrorStream) copyReply(m any) {
-	b, err := proto.Marshal(m.(proto.Message))
-	if err != nil {
-		panic(err)
+	b, ok := s.encoded(m, (*codecTap).takeReceived)
+	if !ok {
+		return
 	}
 	if !s.reserve(len(b)) {
 		return
@@ -270,6 +282,20 @@ func (s *mirrorStream) copyReply(m any) {
 		s.buffered.Add(-int64(len(b)))
 		s.abandon(AbandonCandidateBehind)
 	}
+}
+
+// encoded returns the wire bytes of the message just sent or received:
+// from the tap when there is one, else encoded again.
+func (s *mirrorStream) encoded(m any, take func(*codecTap) []byte) ([]byte, bool) {
+	if s.tap != nil {
+		b := take(s.tap)
+		return b, b != nil
+	}
+	b, err := proto.Marshal(m.(proto.Message))
+	if err != nil {
+		panic(err)
+	}
+	return b, true
 }
 
 // finish hands the legacy stream's end to the comparison, once.

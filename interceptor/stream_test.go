@@ -118,6 +118,10 @@ func TestServerStreamMatch(t *testing.T) {
 	if err := r.GetRequest().UnmarshalTo(&req); err != nil || req.GetCount() != 20 {
 		t.Errorf("request in report: %v, %v", &req, err)
 	}
+	// The codec tap leaves the wire as it was.
+	if ct := e.legacy.LastMD().Get("content-type"); len(ct) != 1 || ct[0] != "application/grpc" {
+		t.Errorf("legacy content-type %v", ct)
+	}
 	span := onlySpan(t, e, "parallelrun parallelrun.difftest.v1.QuoteService/ListQuotes")
 	if a := attrMap(span.Attributes()); a["parallelrun.legacy.messages"] != "20" || a["parallelrun.candidate.messages"] != "20" {
 		t.Errorf("span attributes %v", a)
@@ -445,4 +449,67 @@ func TestLongStreamMemoryBound(t *testing.T) {
 		t.Errorf("the live heap grew by %d MiB", peak>>20)
 	}
 	t.Logf("outcome %v, live heap grew by %d MiB at most", r.GetOutcome(), peak>>20)
+}
+
+// TestStreamEmptyMessages sends and receives empty messages, whose wire
+// form is zero bytes: they count like any other.
+func TestStreamEmptyMessages(t *testing.T) {
+	empty := &quoteServer{exchange: func(stream grpc.BidiStreamingServer[pb.ExchangeQuotesRequest, pb.ExchangeQuotesResponse]) error {
+		for {
+			if _, err := stream.Recv(); err == io.EOF {
+				return nil
+			} else if err != nil {
+				return err
+			}
+			if err := stream.Send(&pb.ExchangeQuotesResponse{}); err != nil {
+				return err
+			}
+		}
+	}}
+	e := newEnv(t, envConfig{legacyServer: empty, candidateServer: exchanger(func(string) int64 { return 1 }), opts: []interceptor.Option{mirrorAll}})
+	stream, err := e.client.ExchangeQuotes(ctxTimeout(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := stream.Send(&pb.ExchangeQuotesRequest{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := stream.Recv(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = stream.CloseSend()
+	if _, err := stream.Recv(); err != io.EOF {
+		t.Fatal(err)
+	}
+	r := e.waitReports(t, 1)[0]
+	want := `[0].quote=>{items:[{price:{units:1}}]} [1].quote=>{items:[{price:{units:1}}]}`
+	if got := diffPaths(r); got != want || r.GetLegacyMessages() != 2 || r.GetCandidateMessages() != 2 {
+		t.Fatalf("%d/%d messages, differences:\n got  %s\n want %s", r.GetLegacyMessages(), r.GetCandidateMessages(), got, want)
+	}
+}
+
+// TestStreamKeepsTheCallersCodec leaves a stream with a codec of the
+// caller's choice alone: the tap steps aside and copies are encoded again.
+func TestStreamKeepsTheCallersCodec(t *testing.T) {
+	e := newEnv(t, envConfig{legacyServer: lister(flat(10), all, nil), candidateServer: lister(flat(11), all, nil), opts: []interceptor.Option{mirrorAll}})
+	stream, err := e.client.ListQuotes(ctxTimeout(t), &pb.ListQuotesRequest{Count: 1}, grpc.CallContentSubtype("proto"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := stream.Recv(); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := e.waitReports(t, 1)[0]
+	if got := diffPaths(r); got != "[0].quote.total.units=10>11" {
+		t.Fatalf("differences %s", got)
+	}
+	if ct := e.legacy.LastMD().Get("content-type"); len(ct) != 1 || ct[0] != "application/grpc+proto" {
+		t.Errorf("content-type %v", ct)
+	}
 }
