@@ -131,8 +131,9 @@ type mirrorStream struct {
 	sendsOff atomic.Bool // the candidate takes no more messages
 	off      atomic.Bool // nothing more is copied
 	reason   atomic.Pointer[string]
-	buffered atomic.Int64 // bytes in sends and replies
-	received atomic.Int64 // legacy replies the caller got
+	problem  atomic.Pointer[string] // a recovered panic, with reason "internal_error"
+	buffered atomic.Int64           // bytes in sends and replies
+	received atomic.Int64           // legacy replies the caller got
 	firstReq atomic.Pointer[[]byte]
 
 	tap *codecTap // nil: messages are encoded again to be copied
@@ -330,12 +331,14 @@ func (s *mirrorStream) abandon(reason string) {
 	}
 }
 
-// guard runs f on the caller's path: a panic in it abandons the comparison
-// as an internal error instead of reaching the caller.
+// guard runs f on the caller's path: a panic in it ends the comparison as
+// an internal error instead of reaching the caller.
 func (s *mirrorStream) guard(f func()) {
 	defer func() {
 		if v := recover(); v != nil {
-			s.abandon("internal_error: " + fmt.Sprint(v))
+			problem := fmt.Sprintf("panic on the caller's path: %v", v)
+			s.problem.CompareAndSwap(nil, &problem)
+			s.abandon("internal_error")
 		}
 	}()
 	f()
@@ -358,8 +361,8 @@ func (s *mirrorStream) compare(ctx context.Context) (res result) {
 		}
 		if r := s.reason.Load(); r != nil {
 			res.diffs, res.truncated = nil, false
-			if strings.HasPrefix(*r, "internal_error") {
-				res.outcome, res.problem = parallelrunv1.Outcome_OUTCOME_INTERNAL_ERROR, *r
+			if p := s.problem.Load(); p != nil {
+				res.outcome, res.problem = parallelrunv1.Outcome_OUTCOME_INTERNAL_ERROR, *p
 			} else {
 				res.outcome, res.abandonReason = parallelrunv1.Outcome_OUTCOME_ABANDONED, *r
 			}
@@ -374,8 +377,7 @@ func (s *mirrorStream) compare(ctx context.Context) (res result) {
 	}
 	defer cancel()
 
-	var c streamComparer
-	c.init(s)
+	c := streamComparer{s: s}
 	start := time.Now()
 	cs, err := s.p.candidate.NewStream(cctx, s.desc, s.method, s.opts...)
 	res.candStarted = true
@@ -415,9 +417,7 @@ func (s *mirrorStream) compare(ctx context.Context) (res result) {
 		if s.cfg.compareHeader {
 			c.compareHeader(e.header, cs)
 		}
-		statusDiffs := res.diffs
-		res.diffs = c.diffs
-		for _, d := range statusDiffs {
+		for _, d := range res.diffs {
 			c.appendDiff(d)
 		}
 		res.diffs, res.truncated = c.diffs, c.truncated
@@ -465,8 +465,6 @@ type streamComparer struct {
 	// Unordered candidate replies, kept until the end.
 	candAll []proto.Message
 }
-
-func (c *streamComparer) init(s *mirrorStream) { c.s = s }
 
 // receive reads the candidate's replies until its stream ends, comparing
 // each with the legacy reply at the same position. It returns the
