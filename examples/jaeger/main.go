@@ -15,12 +15,9 @@ import (
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/parallelrun/grpc-parallelrun/examples/pricing"
 	"github.com/parallelrun/grpc-parallelrun/interceptor"
-	pricingv1 "github.com/parallelrun/grpc-parallelrun/proto/examples/pricing/v1"
 )
 
 // ServiceName is the service the spans are reported under.
@@ -52,37 +49,16 @@ func run(ctx context.Context, endpoint string, traffic pricing.Traffic) error {
 		_ = tp.Shutdown(shutdownCtx)
 	}()
 
-	legacyAddr, stopLegacy, err := pricing.Serve(pricing.Legacy())
+	demo, err := pricing.Start(interceptor.WithTracerProvider(tp))
 	if err != nil {
 		return err
 	}
-	defer stopLegacy()
-	candidateAddr, stopCandidate, err := pricing.Serve(pricing.Candidate())
-	if err != nil {
-		return err
-	}
-	defer stopCandidate()
-	creds := grpc.WithTransportCredentials(insecure.NewCredentials())
-	candidate, err := grpc.NewClient(candidateAddr, creds)
-	if err != nil {
-		return err
-	}
-	defer candidate.Close()
-	pr, err := interceptor.New(candidate, append(pricing.MethodOptions(), interceptor.WithTracerProvider(tp))...)
-	if err != nil {
-		return err
-	}
-	legacy, err := grpc.NewClient(legacyAddr, append([]grpc.DialOption{creds}, pr.DialOptions()...)...)
-	if err != nil {
-		return err
-	}
-	defer legacy.Close()
 
 	traffic.Tracer = tp.Tracer(ServiceName)
-	runErr := pricing.Run(ctx, pricingv1.NewPricingServiceClient(legacy), traffic)
+	runErr := pricing.Run(ctx, demo.Client, traffic)
 	closeCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := pr.Close(closeCtx); err != nil {
+	if err := demo.Close(closeCtx); err != nil {
 		return err
 	}
 	if runErr != nil {

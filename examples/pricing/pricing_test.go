@@ -6,12 +6,9 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/parallelrun/grpc-parallelrun/examples/pricing"
 	"github.com/parallelrun/grpc-parallelrun/interceptor"
-	pricingv1 "github.com/parallelrun/grpc-parallelrun/proto/examples/pricing/v1"
 	parallelrunv1 "github.com/parallelrun/grpc-parallelrun/proto/parallelrun/v1"
 	"github.com/parallelrun/grpc-parallelrun/sink"
 )
@@ -22,40 +19,19 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // traffic and checks that the parallel run finds each seeded discrepancy,
 // and nothing of the noise the configuration ignores.
 func TestDemoFindsTheSeededDiscrepancies(t *testing.T) {
-	legacyAddr, stopLegacy, err := pricing.Serve(pricing.Legacy())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stopLegacy()
-	candAddr, stopCand, err := pricing.Serve(pricing.Candidate())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stopCand()
-	creds := grpc.WithTransportCredentials(insecure.NewCredentials())
-	cand, err := grpc.NewClient(candAddr, creds)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cand.Close()
 	mem := sink.NewMemory()
-	pr, err := interceptor.New(cand, append(pricing.MethodOptions(), interceptor.WithSink(mem))...)
+	demo, err := pricing.Start(interceptor.WithSink(mem))
 	if err != nil {
 		t.Fatal(err)
 	}
-	legacy, err := grpc.NewClient(legacyAddr, append([]grpc.DialOption{creds}, pr.DialOptions()...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer legacy.Close()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	traffic := pricing.Traffic{Quotes: 300, Listings: 20, Baskets: 30, Workers: 4, Seed: 1}
-	if err := pricing.Run(ctx, pricingv1.NewPricingServiceClient(legacy), traffic); err != nil {
+	if err := pricing.Run(ctx, demo.Client, traffic); err != nil {
 		t.Fatal(err)
 	}
-	if err := pr.Close(ctx); err != nil {
+	if err := demo.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
 

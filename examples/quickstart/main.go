@@ -20,12 +20,9 @@ import (
 
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/parallelrun/grpc-parallelrun/examples/pricing"
 	"github.com/parallelrun/grpc-parallelrun/interceptor"
-	pricingv1 "github.com/parallelrun/grpc-parallelrun/proto/examples/pricing/v1"
 	parallelrunv1 "github.com/parallelrun/grpc-parallelrun/proto/parallelrun/v1"
 	"github.com/parallelrun/grpc-parallelrun/sink"
 )
@@ -45,25 +42,6 @@ func main() {
 }
 
 func run(ctx context.Context, stdout, progress io.Writer, out string, traffic pricing.Traffic) error {
-	legacyAddr, stopLegacy, err := pricing.Serve(pricing.Legacy())
-	if err != nil {
-		return err
-	}
-	defer stopLegacy()
-	candidateAddr, stopCandidate, err := pricing.Serve(pricing.Candidate())
-	if err != nil {
-		return err
-	}
-	defer stopCandidate()
-	fmt.Fprintf(stdout, "legacy service on %s, candidate on %s\n", legacyAddr, candidateAddr)
-
-	creds := grpc.WithTransportCredentials(insecure.NewCredentials())
-	candidate, err := grpc.NewClient(candidateAddr, creds)
-	if err != nil {
-		return err
-	}
-	defer candidate.Close()
-
 	// The summary is read from the parallel run's own metrics, and an
 	// example of each difference kept from the reports.
 	reader := sdkmetric.NewManualReader()
@@ -76,20 +54,15 @@ func run(ctx context.Context, stdout, progress io.Writer, out string, traffic pr
 	defer jsonl.Close()
 	examples := &exampleSink{byField: map[string]*parallelrunv1.Difference{}, calls: map[string]int64{}}
 
-	opts := append(pricing.MethodOptions(),
+	demo, err := pricing.Start(
 		interceptor.WithMeterProvider(meters),
 		interceptor.WithSink(jsonl),
 		interceptor.WithSink(sink.Func(examples.Publish)),
 	)
-	pr, err := interceptor.New(candidate, opts...)
 	if err != nil {
 		return err
 	}
-	legacy, err := grpc.NewClient(legacyAddr, append([]grpc.DialOption{creds}, pr.DialOptions()...)...)
-	if err != nil {
-		return err
-	}
-	defer legacy.Close()
+	fmt.Fprintf(stdout, "legacy service on %s, candidate on %s\n", demo.LegacyAddr, demo.CandidateAddr)
 
 	start := time.Now()
 	traffic.Progress = func(done, total int) {
@@ -97,11 +70,11 @@ func run(ctx context.Context, stdout, progress io.Writer, out string, traffic pr
 			fmt.Fprintf(progress, "\r%d/%d calls", done, total)
 		}
 	}
-	runErr := pricing.Run(ctx, pricingv1.NewPricingServiceClient(legacy), traffic)
+	runErr := pricing.Run(ctx, demo.Client, traffic)
 	fmt.Fprintln(progress)
 	closeCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := pr.Close(closeCtx); err != nil {
+	if err := demo.Close(closeCtx); err != nil {
 		return err
 	}
 	if runErr != nil {
