@@ -49,7 +49,7 @@
 // candidate_error (the candidate was unreachable, cancelled or out of time:
 // a failure of the call, not of its logic), caller_canceled (the caller's
 // context ended before the legacy reply: nothing to compare), abandoned (a
-// stream comparison given up half-way, see below), dropped (the limit of
+// stream comparison given up half-way, see Streams), dropped (the limit of
 // calls in flight, [WithMaxInFlight], was reached) and internal_error (a
 // panic of ours or of a hook, recovered). Calls not mirrored are counted
 // apart, by reason.
