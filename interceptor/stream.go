@@ -190,7 +190,7 @@ func (p *ParallelRun) newMirrorStream(ctx context.Context, ls grpc.ClientStream,
 	s.candBase, s.cancelCand = context.WithCancel(context.WithoutCancel(ctx))
 	go p.runComparison(ctx, callInfo{method: method, attrs: attrs}, s.compare)
 	if tap != nil {
-		tap.s = s
+		tap.sendsOff, tap.recvOff = &s.sendsOff, &s.off
 	}
 	return s
 }

@@ -1,26 +1,35 @@
 package interceptor
 
 import (
+	"sync/atomic"
+
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/encoding"
 	grpcproto "google.golang.org/grpc/encoding/proto"
 	"google.golang.org/grpc/mem"
+	"google.golang.org/protobuf/proto"
 )
 
 // codecTap is the connection's proto codec with a tap: it keeps a copy of
-// the wire bytes of each message the legacy stream sends or receives. A
-// stream copies its messages for the candidate and for the comparison on
-// the caller's path, and copying bytes that are already encoded costs a
-// fraction of encoding them again.
+// the wire bytes of each message the legacy call sends or receives. A
+// mirrored call copies its messages for the candidate and for the
+// comparison on the caller's path, and copying bytes that are already
+// encoded costs a fraction of encoding (or cloning) them again.
 //
 // Its Name is empty, so gRPC sets no content-subtype: the legacy service
 // sees the same content-type as without it.
 type codecTap struct {
 	inner encoding.CodecV2
-	s     *mirrorStream // set before the caller gets the stream
+	// Switches that turn the copies off; nil means on. Set before the
+	// call sends or receives anything.
+	sendsOff, recvOff *atomic.Bool
 	// Written and read on the sending goroutine, and on the receiving
 	// one; an empty message is a non-nil empty slice.
 	sent, recvd []byte
+	// handOff, if set, takes the first message sent instead of sent: a
+	// unary call's request, wanted at once by the candidate goroutine.
+	handOff  chan []byte
+	handedOn bool // on the sending goroutine
 }
 
 var _ encoding.CodecV2 = (*codecTap)(nil)
@@ -43,17 +52,31 @@ func newCodecTap(opts []grpc.CallOption) *codecTap {
 
 func (t *codecTap) Marshal(v any) (mem.BufferSlice, error) {
 	out, err := t.inner.Marshal(v)
-	if err == nil && t.s != nil && !t.s.sendsOff.Load() {
-		t.sent = materialize(out)
+	if err == nil && on(t.sendsOff) {
+		b := materialize(out)
+		switch {
+		case t.handOff == nil:
+			t.sent = b
+		case !t.handedOn:
+			t.handedOn = true
+			t.handOff <- b // buffered for one; sent once
+		}
 	}
 	return out, err
 }
 
 func (t *codecTap) Unmarshal(data mem.BufferSlice, v any) error {
-	if t.s != nil && !t.s.off.Load() {
+	if on(t.recvOff) {
 		t.recvd = materialize(data)
 	}
 	return t.inner.Unmarshal(data, v)
+}
+
+func on(off *atomic.Bool) bool { return off == nil || !off.Load() }
+
+// decode decodes a copy with the codec it was tapped from.
+func (t *codecTap) decode(b []byte, m proto.Message) error {
+	return t.inner.Unmarshal(mem.BufferSlice{mem.SliceBuffer(b)}, m)
 }
 
 // Name is empty on purpose; see the type's comment.

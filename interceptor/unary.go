@@ -20,13 +20,13 @@ func (p *ParallelRun) UnaryClientInterceptor() grpc.UnaryClientInterceptor {
 
 func (p *ParallelRun) unary(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 	mode, opts := takeCallOptions(opts)
-	c := p.startUnary(ctx, method, req, reply, mode, opts)
+	c, legacyOpts := p.startUnary(ctx, method, req, reply, mode, opts)
 	if c == nil {
 		return invoker(ctx, method, req, reply, cc, opts...)
 	}
 	start := time.Now()
-	err := invoker(ctx, method, req, reply, cc, opts...)
-	c.finishLegacy(ctx, reply, err, time.Since(start))
+	err := invoker(ctx, method, req, reply, cc, legacyOpts...)
+	c.finishLegacy(ctx, req, reply, err, time.Since(start))
 	return err
 }
 
@@ -36,25 +36,29 @@ type unaryCall struct {
 	p         *ParallelRun
 	method    string
 	cfg       *methodConfig
-	req       proto.Message // our own copy
+	req       proto.Message // our own copy, when there is no tap
+	reqType   protoreflect.MessageType
 	replyType protoreflect.MessageType
+	tap       *codecTap // nil: request and reply are cloned
 	opts      []grpc.CallOption
 	deadline  time.Time
 	legacy    chan legacyResult // buffered: the caller never waits
 }
 
 type legacyResult struct {
-	reply  proto.Message // a copy, nil on error
-	err    error
-	dur    time.Duration
-	ctxErr error // the caller's context had ended
-	panic  any   // copying the reply failed
+	reply      proto.Message // a copy, or
+	replyBytes []byte        // the reply's wire bytes, from the tap; both nil on error
+	req        proto.Message // a copy, if the tap never saw the request
+	err        error
+	dur        time.Duration
+	ctxErr     error // the caller's context had ended
+	panic      any   // copying the reply failed
 }
 
 // startUnary decides whether to mirror and, if so, copies the request and
 // starts the candidate goroutine. It returns nil when the call is not
 // mirrored. Whatever goes wrong here, the caller's call goes on.
-func (p *ParallelRun) startUnary(ctx context.Context, method string, req, reply any, mode callMode, opts []grpc.CallOption) (c *unaryCall) {
+func (p *ParallelRun) startUnary(ctx context.Context, method string, req, reply any, mode callMode, opts []grpc.CallOption) (c *unaryCall, legacyOpts []grpc.CallOption) {
 	attrs := p.tel.method(method)
 	acquired := false
 	defer func() {
@@ -64,45 +68,64 @@ func (p *ParallelRun) startUnary(ctx context.Context, method string, req, reply 
 			}
 			p.tel.outcome(ctx, attrs, parallelrunv1.Outcome_OUTCOME_INTERNAL_ERROR)
 			p.onError(fmt.Errorf("interceptor: %s: panic before the candidate call: %v", method, v))
-			c = nil
+			c, legacyOpts = nil, nil
 		}
 	}()
 	cfg := p.admit(ctx, attrs, method, mode)
 	if cfg == nil {
-		return nil
+		return nil, nil
 	}
 	reqMsg, ok1 := req.(proto.Message)
 	replyMsg, ok2 := reply.(proto.Message)
 	if !ok1 || !ok2 {
 		p.tel.skip(ctx, attrs, ReasonNotProto)
-		return nil
+		return nil, nil
 	}
 	if acquired = p.acquire(ctx, attrs); !acquired {
-		return nil
+		return nil, nil
 	}
 	c = &unaryCall{
 		p:      p,
 		method: method,
 		cfg:    cfg,
-		req:    proto.Clone(reqMsg),
-		// The type is read now: once the legacy call runs, the reply is
+		// The types are read now: once the legacy call runs, the reply is
 		// being written.
+		reqType:   reqMsg.ProtoReflect().Type(),
 		replyType: replyMsg.ProtoReflect().Type(),
 		opts:      candidateCallOptions(opts),
 		legacy:    make(chan legacyResult, 1),
 	}
+	legacyOpts = opts
+	if c.tap = newCodecTap(opts); c.tap != nil {
+		// The request's bytes reach the candidate goroutine as soon as
+		// gRPC has encoded them; nothing is cloned.
+		c.tap.handOff = make(chan []byte, 1)
+		legacyOpts = append(opts[:len(opts):len(opts)], grpc.ForceCodecV2(c.tap))
+	} else {
+		c.req = proto.Clone(reqMsg)
+	}
 	c.deadline, _ = ctx.Deadline()
 	go p.runComparison(ctx, callInfo{method: method, attrs: attrs, req: c.req}, c.compare)
-	return c
+	return c, legacyOpts
 }
 
-// finishLegacy hands the legacy outcome to the candidate goroutine. The
-// reply is copied, since the caller owns it once the call returns.
-func (c *unaryCall) finishLegacy(ctx context.Context, reply any, err error, dur time.Duration) {
+// finishLegacy hands the legacy outcome to the candidate goroutine, with a
+// copy of the reply, since the caller owns it once the call returns: the
+// tapped wire bytes, or a clone. It is also the last chance to copy the
+// request if gRPC never encoded it (the call failed before).
+func (c *unaryCall) finishLegacy(ctx context.Context, req, reply any, err error, dur time.Duration) {
 	r := legacyResult{err: err, dur: dur, ctxErr: ctx.Err()}
 	func() {
 		defer func() { r.panic = recover() }()
-		if err == nil {
+		if c.tap != nil {
+			if !c.tap.handedOn {
+				r.req = proto.Clone(req.(proto.Message))
+			}
+			if err == nil {
+				r.replyBytes = c.tap.takeReceived()
+			}
+		}
+		if err == nil && r.replyBytes == nil {
 			r.reply = proto.Clone(reply.(proto.Message))
 		}
 	}()
@@ -116,22 +139,70 @@ func (c *unaryCall) compare(ctx context.Context) (res result) {
 		res.outcome, res.problem = parallelrunv1.Outcome_OUTCOME_INTERNAL_ERROR, err.Error()
 		return res
 	}
+	defer cancel()
+	req, early := c.request(&res)
 	candReply := c.replyType.New().Interface()
 	start := time.Now()
-	res.candErr = c.p.candidate.Invoke(cctx, c.method, c.req, candReply, c.opts...)
+	res.candErr = c.p.candidate.Invoke(cctx, c.method, req, candReply, c.opts...)
 	res.candDur = time.Since(start)
 	res.candStarted = true
 	cancel()
-	l := c.takeLegacy(&res)
+	l := early
+	if l == nil {
+		v := c.takeLegacy(&res)
+		l = &v
+	}
 	switch {
 	case l.panic != nil:
 		res.outcome, res.problem = parallelrunv1.Outcome_OUTCOME_INTERNAL_ERROR, fmt.Sprintf("panic copying the legacy reply: %v", l.panic)
 	case res.judgeStatus(c.cfg, l.err != nil && l.ctxErr != nil):
-		r := c.cfg.differ.Diff(l.reply, candReply)
+		legacyReply := l.reply
+		if legacyReply == nil {
+			legacyReply = c.replyType.New().Interface()
+			if err := c.tap.decode(l.replyBytes, legacyReply); err != nil {
+				panic(fmt.Sprintf("decoding a copy of the legacy reply: %v", err))
+			}
+		}
+		r := c.cfg.differ.Diff(legacyReply, candReply)
 		res.diffs, res.truncated = r.Differences, r.Truncated
 	}
 	res.settle()
 	return res
+}
+
+// request returns the request for the candidate: our clone, or decoded from
+// the bytes the tap hands over as soon as gRPC has encoded them. If the
+// legacy call ends first without them, its result carries a clone; it is
+// then returned too, taken.
+func (c *unaryCall) request(res *result) (proto.Message, *legacyResult) {
+	if c.tap == nil {
+		return c.req, nil
+	}
+	decode := func(b []byte) proto.Message {
+		m := c.reqType.New().Interface()
+		if err := c.tap.decode(b, m); err != nil {
+			panic(fmt.Sprintf("decoding a copy of the request: %v", err))
+		}
+		res.req = m
+		return m
+	}
+	select {
+	case b := <-c.tap.handOff:
+		return decode(b), nil
+	case l := <-c.legacy:
+		res.legacyErr, res.legacyDur, res.legacyKnown = l.err, l.dur, true
+		// The bytes may have come just before the result.
+		select {
+		case b := <-c.tap.handOff:
+			return decode(b), &l
+		default:
+		}
+		if l.req == nil {
+			panic("the legacy call ended with neither the request's bytes nor a copy")
+		}
+		res.req = l.req
+		return l.req, &l
+	}
 }
 
 // takeLegacy waits for the legacy result. The caller's goroutine sends it

@@ -743,3 +743,65 @@ func TestRequestLeftOutPastTheLimit(t *testing.T) {
 		t.Fatalf("report %v", r)
 	}
 }
+
+// TestUnaryCopiesThroughTheCodec checks the three ways a unary call's
+// request and reply reach the comparison: tapped from the wire (the
+// content-type the legacy service sees stays the same), cloned when the
+// caller chose a codec, and cloned when the legacy call failed before
+// encoding anything.
+func TestUnaryCopiesThroughTheCodec(t *testing.T) {
+	e := newEnv(t, envConfig{legacy: price(10), candidate: price(11), opts: []interceptor.Option{mirrorAll}})
+	req := &pb.GetQuoteRequest{CustomerId: "c1", Skus: []string{"A"}}
+	if _, err := e.client.GetQuote(ctxTimeout(t), req); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.client.GetQuote(ctxTimeout(t), req, grpc.CallContentSubtype("proto")); err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range e.waitReports(t, 2) {
+		var got pb.GetQuoteRequest
+		if err := r.GetRequest().UnmarshalTo(&got); err != nil || !proto.Equal(&got, req) {
+			t.Errorf("report %d: request %v, %v", i, &got, err)
+		}
+		if diffPaths(r) != "quote.items[0].price.units=10>11 quote.total.units=10>11" {
+			t.Errorf("report %d: %s", i, diffPaths(r))
+		}
+	}
+	cts := []string{}
+	e.legacy.mu.Lock()
+	for _, md := range e.legacy.mds {
+		cts = append(cts, strings.Join(md.Get("content-type"), ","))
+	}
+	e.legacy.mu.Unlock()
+	if strings.Join(cts, " ") != "application/grpc application/grpc+proto" {
+		t.Errorf("content-types the legacy service saw: %v", cts)
+	}
+}
+
+func TestUnaryLegacyUnreachable(t *testing.T) {
+	candidate := &quoteServer{get: price(10)}
+	candConn := dial(t, serve(t, candidate))
+	mem := newMemorySink()
+	pr, err := interceptor.New(candConn, mirrorAll, interceptor.WithSink(mem))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pr.Close(context.Background()) })
+	refused := func(context.Context, string) (net.Conn, error) { return nil, errors.New("connection refused") }
+	client := pb.NewQuoteServiceClient(dial(t, refused, pr.DialOptions()...))
+	req := &pb.GetQuoteRequest{CustomerId: "c1"}
+	if _, err := client.GetQuote(ctxTimeout(t), req); status.Code(err) != codes.Unavailable {
+		t.Fatalf("legacy call: %v", err)
+	}
+	// gRPC never encoded the request: it was cloned before the call
+	// returned, and the candidate got it.
+	req.CustomerId = "changed"
+	r := waitMemory(t, mem, 1)[0]
+	var got pb.GetQuoteRequest
+	if err := r.GetRequest().UnmarshalTo(&got); err != nil || got.GetCustomerId() != "c1" {
+		t.Fatalf("request in report: %v, %v", &got, err)
+	}
+	if r.GetLegacyStatus().GetCode() != "UNAVAILABLE" || r.GetCandidateStatus().GetCode() != "OK" || candidate.Calls() != 1 {
+		t.Fatalf("report %v", r)
+	}
+}
