@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
@@ -397,7 +398,10 @@ func (s *mirrorStream) compare(ctx context.Context) (res result) {
 	res.candMsgs = c.candCount
 
 	// The candidate is done; the rest of the legacy stream is compared
-	// with nothing, until its end.
+	// with nothing, until its end. When the candidate failed as a call
+	// (unreachable, out of time), the outcome will say so and the rest is
+	// only counted.
+	c.countOnly = res.candErr != nil && candidateFault(status.Code(res.candErr))
 	e, ok := c.legacyRest(cctx)
 	if !ok {
 		if s.reason.Load() == nil && s.callerCtx.Err() == nil {
@@ -464,6 +468,8 @@ type streamComparer struct {
 	truncated bool
 	// Unordered candidate replies, kept until the end.
 	candAll []proto.Message
+	// countOnly: extra legacy replies are counted, not rendered.
+	countOnly bool
 }
 
 // receive reads the candidate's replies until its stream ends, comparing
@@ -553,18 +559,19 @@ func (c *streamComparer) legacyRest(ctx context.Context) (legacyEnd, bool) {
 	for {
 		if c.legacyEnd != nil {
 			for {
-				m, ok := c.takeBuffered()
-				if !ok {
+				select {
+				case b := <-s.replies:
+					c.extraLegacy(b)
+				default:
 					return *c.legacyEnd, true
 				}
-				c.extraLegacy(m)
 			}
 		}
 		// What has arrived is taken before any reason to stop is heard:
 		// the candidate's deadline may well have passed already.
 		select {
 		case b := <-s.replies:
-			c.extraLegacy(c.decode(b))
+			c.extraLegacy(b)
 			continue
 		case e := <-s.end:
 			c.legacyEnd = &e
@@ -573,7 +580,7 @@ func (c *streamComparer) legacyRest(ctx context.Context) (legacyEnd, bool) {
 		}
 		select {
 		case b := <-s.replies:
-			c.extraLegacy(c.decode(b))
+			c.extraLegacy(b)
 		case e := <-s.end:
 			c.legacyEnd = &e
 		case <-s.callerCtx.Done():
@@ -590,7 +597,17 @@ func (c *streamComparer) legacyRest(ctx context.Context) (legacyEnd, bool) {
 	}
 }
 
-func (c *streamComparer) extraLegacy(m proto.Message) {
+// extraLegacy records a legacy reply the candidate has no counterpart
+// for. Past the limit of differences it is only counted: rendering it would
+// be thrown away.
+func (c *streamComparer) extraLegacy(b []byte) {
+	if c.countOnly || len(c.diffs) >= MaxStreamDifferences {
+		c.s.buffered.Add(-int64(len(b)))
+		c.legacyPos++
+		c.truncated = true
+		return
+	}
+	m := c.decode(b)
 	c.add(c.legacyPos-1, protodiff.Diff(m, nil))
 }
 

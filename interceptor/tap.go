@@ -26,6 +26,9 @@ type codecTap struct {
 	// Written and read on the sending goroutine, and on the receiving
 	// one; an empty message is a non-nil empty slice.
 	sent, recvd []byte
+	// Small copies are cut from slabs, one per direction, so that a long
+	// stream does not cost an allocation per message.
+	sendSlab, recvSlab []byte
 	// handOff, if set, takes the first message sent instead of sent: a
 	// unary call's request, wanted at once by the candidate goroutine.
 	handOff  chan []byte
@@ -53,7 +56,7 @@ func newCodecTap(opts []grpc.CallOption) *codecTap {
 func (t *codecTap) Marshal(v any) (mem.BufferSlice, error) {
 	out, err := t.inner.Marshal(v)
 	if err == nil && on(t.sendsOff) {
-		b := materialize(out)
+		b := copyOut(out, &t.sendSlab)
 		switch {
 		case t.handOff == nil:
 			t.sent = b
@@ -67,7 +70,7 @@ func (t *codecTap) Marshal(v any) (mem.BufferSlice, error) {
 
 func (t *codecTap) Unmarshal(data mem.BufferSlice, v any) error {
 	if on(t.recvOff) {
-		t.recvd = materialize(data)
+		t.recvd = copyOut(data, &t.recvSlab)
 	}
 	return t.inner.Unmarshal(data, v)
 }
@@ -82,12 +85,30 @@ func (t *codecTap) decode(b []byte, m proto.Message) error {
 // Name is empty on purpose; see the type's comment.
 func (t *codecTap) Name() string { return "" }
 
-// materialize copies b, keeping an empty message apart from none.
-func materialize(b mem.BufferSlice) []byte {
-	if out := b.Materialize(); out != nil {
-		return out
+// Slab sizes: copies up to slabMax bytes are cut from slabs of slabSize.
+const (
+	slabSize = 32 << 10
+	slabMax  = 2 << 10
+)
+
+// copyOut copies b, small copies into *slab. The result is never nil, so
+// that an empty message stands apart from none.
+func copyOut(b mem.BufferSlice, slab *[]byte) []byte {
+	n := b.Len()
+	switch {
+	case n == 0:
+		return []byte{}
+	case n > slabMax:
+		return b.Materialize()
 	}
-	return []byte{}
+	if cap(*slab)-len(*slab) < n {
+		*slab = make([]byte, 0, slabSize)
+	}
+	start := len(*slab)
+	*slab = (*slab)[:start+n]
+	out := (*slab)[start : start+n : start+n]
+	b.CopyTo(out)
+	return out
 }
 
 // takeSent and takeReceived hand over the bytes of the message just sent
