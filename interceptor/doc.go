@@ -56,9 +56,8 @@
 //
 // # What the candidate receives
 //
-// A copy of the request, taken before the interceptor returns (the bytes
-// gRPC encodes for the legacy call, or a clone), so the caller may reuse it
-// at once. A context with the caller's values (trace, outgoing
+// A clone of the request, made before the interceptor returns, so the
+// caller may reuse it at once. A context with the caller's values (trace, outgoing
 // metadata) but not its cancellation, with its own deadline (the method's
 // Timeout, or the caller's deadline capped by [WithMaxCandidateTimeout]),
 // and the metadata key [RoleKey] set to "candidate" so that the service can
@@ -69,12 +68,13 @@
 //
 // # Safety
 //
-// The caller's path does a method lookup, a copy of the request and of the
-// reply (their wire bytes, tapped from the registered proto codec, or clones
-// when the call picks its own codec), and a non-blocking hand-off. Candidate calls, comparisons and
-// reports run in goroutines bounded by [WithMaxInFlight]; reports reach the
-// sinks through a bounded queue ([WithReportQueue]). When a bound is
-// reached, work is dropped and counted, never waited for. Errors and
+// The caller's path does a method lookup, a clone of the request, a copy of
+// the reply (its wire bytes, tapped from the registered proto codec, or a
+// clone when the call picks its own codec), and a non-blocking hand-off.
+// Streams copy every message's wire bytes the same way. Candidate calls,
+// comparisons and reports run in goroutines bounded by [WithMaxInFlight];
+// reports reach the sinks through a bounded queue ([WithReportQueue]). When
+// a bound is reached, work is dropped and counted, never waited for. Errors and
 // recovered panics go to [WithErrorHandler], never to the caller.
 // [ParallelRun.Close] stops mirroring, waits for the work in flight and
 // flushes the sinks.

@@ -191,7 +191,7 @@ func (p *ParallelRun) newMirrorStream(ctx context.Context, ls grpc.ClientStream,
 	s.candBase, s.cancelCand = context.WithCancel(context.WithoutCancel(ctx))
 	go p.runComparison(ctx, callInfo{method: method, attrs: attrs}, s.compare)
 	if tap != nil {
-		tap.sendsOff, tap.recvOff = &s.sendsOff, &s.off
+		tap.sendsOff, tap.recvOff, tap.slabs = &s.sendsOff, &s.off, true
 	}
 	return s
 }

@@ -26,13 +26,13 @@ type codecTap struct {
 	// Written and read on the sending goroutine, and on the receiving
 	// one; an empty message is a non-nil empty slice.
 	sent, recvd []byte
-	// Small copies are cut from slabs, one per direction, so that a long
-	// stream does not cost an allocation per message.
+	// Streams cut small copies from slabs, one per direction, so that a
+	// long stream does not cost an allocation per message; a unary call
+	// copies its one reply exactly.
+	slabs              bool
 	sendSlab, recvSlab []byte
-	// handOff, if set, takes the first message sent instead of sent: a
-	// unary call's request, wanted at once by the candidate goroutine.
-	handOff  chan []byte
-	handedOn bool // on the sending goroutine
+	// recvOnly: copy what is received only (a unary call's reply).
+	recvOnly bool
 }
 
 var _ encoding.CodecV2 = (*codecTap)(nil)
@@ -55,22 +55,15 @@ func newCodecTap(opts []grpc.CallOption) *codecTap {
 
 func (t *codecTap) Marshal(v any) (mem.BufferSlice, error) {
 	out, err := t.inner.Marshal(v)
-	if err == nil && on(t.sendsOff) {
-		b := copyOut(out, &t.sendSlab)
-		switch {
-		case t.handOff == nil:
-			t.sent = b
-		case !t.handedOn:
-			t.handedOn = true
-			t.handOff <- b // buffered for one; sent once
-		}
+	if err == nil && !t.recvOnly && on(t.sendsOff) {
+		t.sent = t.copyOut(out, &t.sendSlab)
 	}
 	return out, err
 }
 
 func (t *codecTap) Unmarshal(data mem.BufferSlice, v any) error {
 	if on(t.recvOff) {
-		t.recvd = copyOut(data, &t.recvSlab)
+		t.recvd = t.copyOut(data, &t.recvSlab)
 	}
 	return t.inner.Unmarshal(data, v)
 }
@@ -91,14 +84,14 @@ const (
 	slabMax  = 2 << 10
 )
 
-// copyOut copies b, small copies into *slab. The result is never nil, so
-// that an empty message stands apart from none.
-func copyOut(b mem.BufferSlice, slab *[]byte) []byte {
+// copyOut copies b, small copies into *slab if the tap uses slabs. The
+// result is never nil, so that an empty message stands apart from none.
+func (t *codecTap) copyOut(b mem.BufferSlice, slab *[]byte) []byte {
 	n := b.Len()
 	switch {
 	case n == 0:
 		return []byte{}
-	case n > slabMax:
+	case n > slabMax || !t.slabs:
 		return b.Materialize()
 	}
 	if cap(*slab)-len(*slab) < n {

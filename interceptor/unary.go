@@ -26,7 +26,7 @@ func (p *ParallelRun) unary(ctx context.Context, method string, req, reply any, 
 	}
 	start := time.Now()
 	err := invoker(ctx, method, req, reply, cc, legacyOpts...)
-	c.finishLegacy(ctx, req, reply, err, time.Since(start))
+	c.finishLegacy(ctx, reply, err, time.Since(start))
 	return err
 }
 
@@ -36,10 +36,9 @@ type unaryCall struct {
 	p         *ParallelRun
 	method    string
 	cfg       *methodConfig
-	req       proto.Message // our own copy, when there is no tap
-	reqType   protoreflect.MessageType
+	req       proto.Message // our own copy
 	replyType protoreflect.MessageType
-	tap       *codecTap // nil: request and reply are cloned
+	tap       *codecTap // nil: the reply is cloned
 	opts      []grpc.CallOption
 	deadline  time.Time
 	legacy    chan legacyResult // buffered: the caller never waits
@@ -48,7 +47,6 @@ type unaryCall struct {
 type legacyResult struct {
 	reply      proto.Message // a copy, or
 	replyBytes []byte        // the reply's wire bytes, from the tap; both nil on error
-	req        proto.Message // a copy, if the tap never saw the request
 	err        error
 	dur        time.Duration
 	ctxErr     error // the caller's context had ended
@@ -90,19 +88,19 @@ func (p *ParallelRun) startUnary(ctx context.Context, method string, req, reply 
 		cfg:    cfg,
 		// The types are read now: once the legacy call runs, the reply is
 		// being written.
-		reqType:   reqMsg.ProtoReflect().Type(),
 		replyType: replyMsg.ProtoReflect().Type(),
+		req:       proto.Clone(reqMsg),
 		opts:      candidateCallOptions(opts),
 		legacy:    make(chan legacyResult, 1),
 	}
 	legacyOpts = opts
 	if c.tap = newCodecTap(opts); c.tap != nil {
-		// The request's bytes reach the candidate goroutine as soon as
-		// gRPC has encoded them; nothing is cloned.
-		c.tap.handOff = make(chan []byte, 1)
+		// The reply's bytes are tapped as gRPC decodes them: no clone on
+		// the way back. The request is cloned, not tapped: the candidate
+		// call starts at once instead of waiting for gRPC to encode it,
+		// which measured better at the tail for small requests.
+		c.tap.recvOnly = true
 		legacyOpts = append(opts[:len(opts):len(opts)], grpc.ForceCodecV2(c.tap))
-	} else {
-		c.req = proto.Clone(reqMsg)
 	}
 	c.deadline, _ = ctx.Deadline()
 	go p.runComparison(ctx, callInfo{method: method, attrs: attrs, req: c.req}, c.compare)
@@ -111,21 +109,18 @@ func (p *ParallelRun) startUnary(ctx context.Context, method string, req, reply 
 
 // finishLegacy hands the legacy outcome to the candidate goroutine, with a
 // copy of the reply, since the caller owns it once the call returns: the
-// tapped wire bytes, or a clone. It is also the last chance to copy the
-// request if gRPC never encoded it (the call failed before).
-func (c *unaryCall) finishLegacy(ctx context.Context, req, reply any, err error, dur time.Duration) {
+// tapped wire bytes, or a clone.
+func (c *unaryCall) finishLegacy(ctx context.Context, reply any, err error, dur time.Duration) {
 	r := legacyResult{err: err, dur: dur, ctxErr: ctx.Err()}
 	func() {
 		defer func() { r.panic = recover() }()
-		if c.tap != nil {
-			if !c.tap.handedOn {
-				r.req = proto.Clone(req.(proto.Message))
-			}
-			if err == nil {
-				r.replyBytes = c.tap.takeReceived()
-			}
+		if err != nil {
+			return
 		}
-		if err == nil && r.replyBytes == nil {
+		if c.tap != nil {
+			r.replyBytes = c.tap.takeReceived()
+		}
+		if r.replyBytes == nil {
 			r.reply = proto.Clone(reply.(proto.Message))
 		}
 	}()
@@ -139,19 +134,13 @@ func (c *unaryCall) compare(ctx context.Context) (res result) {
 		res.outcome, res.problem = parallelrunv1.Outcome_OUTCOME_INTERNAL_ERROR, err.Error()
 		return res
 	}
-	defer cancel()
-	req, early := c.request(&res)
 	candReply := c.replyType.New().Interface()
 	start := time.Now()
-	res.candErr = c.p.candidate.Invoke(cctx, c.method, req, candReply, c.opts...)
+	res.candErr = c.p.candidate.Invoke(cctx, c.method, c.req, candReply, c.opts...)
 	res.candDur = time.Since(start)
 	res.candStarted = true
 	cancel()
-	l := early
-	if l == nil {
-		v := c.takeLegacy(&res)
-		l = &v
-	}
+	l := c.takeLegacy(&res)
 	switch {
 	case l.panic != nil:
 		res.outcome, res.problem = parallelrunv1.Outcome_OUTCOME_INTERNAL_ERROR, fmt.Sprintf("panic copying the legacy reply: %v", l.panic)
@@ -168,41 +157,6 @@ func (c *unaryCall) compare(ctx context.Context) (res result) {
 	}
 	res.settle()
 	return res
-}
-
-// request returns the request for the candidate: our clone, or decoded from
-// the bytes the tap hands over as soon as gRPC has encoded them. If the
-// legacy call ends first without them, its result carries a clone; it is
-// then returned too, taken.
-func (c *unaryCall) request(res *result) (proto.Message, *legacyResult) {
-	if c.tap == nil {
-		return c.req, nil
-	}
-	decode := func(b []byte) proto.Message {
-		m := c.reqType.New().Interface()
-		if err := c.tap.decode(b, m); err != nil {
-			panic(fmt.Sprintf("decoding a copy of the request: %v", err))
-		}
-		res.req = m
-		return m
-	}
-	select {
-	case b := <-c.tap.handOff:
-		return decode(b), nil
-	case l := <-c.legacy:
-		res.legacyErr, res.legacyDur, res.legacyKnown = l.err, l.dur, true
-		// The bytes may have come just before the result.
-		select {
-		case b := <-c.tap.handOff:
-			return decode(b), &l
-		default:
-		}
-		if l.req == nil {
-			panic("the legacy call ended with neither the request's bytes nor a copy")
-		}
-		res.req = l.req
-		return l.req, &l
-	}
 }
 
 // takeLegacy waits for the legacy result. The caller's goroutine sends it

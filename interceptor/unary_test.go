@@ -744,11 +744,9 @@ func TestRequestLeftOutPastTheLimit(t *testing.T) {
 	}
 }
 
-// TestUnaryCopiesThroughTheCodec checks the three ways a unary call's
-// request and reply reach the comparison: tapped from the wire (the
-// content-type the legacy service sees stays the same), cloned when the
-// caller chose a codec, and cloned when the legacy call failed before
-// encoding anything.
+// TestUnaryCopiesThroughTheCodec checks the two ways a unary call's reply
+// reaches the comparison: tapped from the wire (the content-type the legacy
+// service sees stays the same), and cloned when the caller chose a codec.
 func TestUnaryCopiesThroughTheCodec(t *testing.T) {
 	e := newEnv(t, envConfig{legacy: price(10), candidate: price(11), opts: []interceptor.Option{mirrorAll}})
 	req := &pb.GetQuoteRequest{CustomerId: "c1", Skus: []string{"A"}}
@@ -793,8 +791,8 @@ func TestUnaryLegacyUnreachable(t *testing.T) {
 	if _, err := client.GetQuote(ctxTimeout(t), req); status.Code(err) != codes.Unavailable {
 		t.Fatalf("legacy call: %v", err)
 	}
-	// gRPC never encoded the request: it was cloned before the call
-	// returned, and the candidate got it.
+	// The legacy call failed at once; the candidate still got the request,
+	// cloned before the call returned.
 	req.CustomerId = "changed"
 	r := waitMemory(t, mem, 1)[0]
 	var got pb.GetQuoteRequest
