@@ -129,6 +129,8 @@ func (res *result) judgeStatus(cfg *methodConfig, callerGaveUp bool) bool {
 	switch {
 	case callerGaveUp:
 		res.outcome = parallelrunv1.Outcome_OUTCOME_CALLER_CANCELED
+	case res.legacyErr != nil && ccode != lcode && candidateFault(lcode):
+		res.outcome, res.problem = parallelrunv1.Outcome_OUTCOME_LEGACY_ERROR, res.legacyErr.Error()
 	case res.candErr != nil && ccode != lcode && candidateFault(ccode):
 		res.outcome, res.problem = parallelrunv1.Outcome_OUTCOME_CANDIDATE_ERROR, res.candErr.Error()
 	case ccode != lcode:
@@ -156,8 +158,9 @@ func (res *result) settle() {
 	}
 }
 
-// candidateFault tells failures of the call itself from answers of the
-// candidate's logic: unreachable, cancelled, or out of time. A deadline is
+// candidateFault tells failures of a call itself from answers of the
+// service's logic: unreachable, cancelled, or out of time. It serves for
+// both sides. A deadline is
 // never the candidate's answer: it expires on the candidate's side as soon
 // as on ours (gRPC sends the deadline along), so either may report it.
 func candidateFault(code codes.Code) bool {
@@ -241,7 +244,7 @@ func (p *ParallelRun) report(ctx context.Context, span trace.Span, ci callInfo, 
 	switch res.outcome {
 	case parallelrunv1.Outcome_OUTCOME_MISMATCH:
 		span.SetStatus(otelcodes.Error, fmt.Sprintf("candidate reply differs in %d places", len(res.diffs)))
-	case parallelrunv1.Outcome_OUTCOME_CANDIDATE_ERROR, parallelrunv1.Outcome_OUTCOME_INTERNAL_ERROR:
+	case parallelrunv1.Outcome_OUTCOME_CANDIDATE_ERROR, parallelrunv1.Outcome_OUTCOME_LEGACY_ERROR, parallelrunv1.Outcome_OUTCOME_INTERNAL_ERROR:
 		span.SetStatus(otelcodes.Error, res.problem)
 	case parallelrunv1.Outcome_OUTCOME_ABANDONED:
 		span.SetStatus(otelcodes.Error, "comparison abandoned: "+res.abandonReason)

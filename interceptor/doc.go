@@ -47,8 +47,10 @@
 // Every mirrored call ends in exactly one outcome: match, mismatch (another
 // status code, another status message if compared, or another reply),
 // candidate_error (the candidate was unreachable, cancelled or out of time:
-// a failure of the call, not of its logic), caller_canceled (the caller's
-// context ended before the legacy reply: nothing to compare), abandoned (a
+// a failure of the call, not of its logic), legacy_error (the same of the
+// legacy call: no legacy answer to hold the candidate to), caller_canceled
+// (the caller's context ended before the legacy reply: nothing to compare),
+// abandoned (a
 // stream comparison given up half-way, see Streams), dropped (the limit of
 // calls in flight, [WithMaxInFlight], was reached) and internal_error (a
 // panic of ours or of a hook, recovered). Calls not mirrored are counted

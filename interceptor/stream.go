@@ -45,7 +45,7 @@ func (p *ParallelRun) stream(ctx context.Context, desc *grpc.StreamDesc, cc *grp
 	ls, err := streamer(ctx, desc, cc, method, legacyOpts...)
 	if err != nil {
 		<-p.slots
-		p.tel.skip(ctx, attrs, ReasonLegacyError)
+		p.tel.skip(ctx, attrs, ReasonLegacyStreamFailed)
 		return ls, err
 	}
 	if s := p.newMirrorStream(ctx, ls, desc, method, attrs, cfg, opts, start, tap); s != nil {

@@ -40,13 +40,13 @@ const (
 
 // Reasons a call is not mirrored, the values of [ReasonKey].
 const (
-	ReasonUnconfigured = "unconfigured"
-	ReasonDisabled     = "disabled"
-	ReasonSampledOut   = "sampled_out"
-	ReasonSkipOption   = "skip_option"
-	ReasonClosed       = "closed"
-	ReasonNotProto     = "not_proto"
-	ReasonLegacyError  = "legacy_error" // a stream the legacy side could not open
+	ReasonUnconfigured       = "unconfigured"
+	ReasonDisabled           = "disabled"
+	ReasonSampledOut         = "sampled_out"
+	ReasonSkipOption         = "skip_option"
+	ReasonClosed             = "closed"
+	ReasonNotProto           = "not_proto"
+	ReasonLegacyStreamFailed = "legacy_stream_failed" // the legacy stream did not open
 )
 
 // Reasons a stream comparison is abandoned, the values of
@@ -132,7 +132,7 @@ func (t *telemetry) method(fullMethod string) *methodAttrs {
 	name := strings.TrimPrefix(fullMethod, "/")
 	a := &methodAttrs{name: name, method: semconv.RPCMethod(name), skipped: map[string]metric.MeasurementOption{}}
 	a.opt = metric.WithAttributeSet(attribute.NewSet(semconv.RPCSystemNameGRPC, a.method))
-	for _, r := range []string{ReasonUnconfigured, ReasonDisabled, ReasonSampledOut, ReasonSkipOption, ReasonClosed, ReasonNotProto, ReasonLegacyError} {
+	for _, r := range []string{ReasonUnconfigured, ReasonDisabled, ReasonSampledOut, ReasonSkipOption, ReasonClosed, ReasonNotProto, ReasonLegacyStreamFailed} {
 		a.skipped[r] = metric.WithAttributeSet(attribute.NewSet(semconv.RPCSystemNameGRPC, a.method, ReasonKey.String(r)))
 	}
 	actual, _ := t.methods.LoadOrStore(fullMethod, a)

@@ -799,7 +799,9 @@ func TestUnaryLegacyUnreachable(t *testing.T) {
 	if err := r.GetRequest().UnmarshalTo(&got); err != nil || got.GetCustomerId() != "c1" {
 		t.Fatalf("request in report: %v, %v", &got, err)
 	}
-	if r.GetLegacyStatus().GetCode() != "UNAVAILABLE" || r.GetCandidateStatus().GetCode() != "OK" || candidate.Calls() != 1 {
+	// A legacy outage is no mismatch of the candidate's.
+	if r.GetOutcome() != parallelrunv1.Outcome_OUTCOME_LEGACY_ERROR || len(r.GetDifferences()) != 0 ||
+		r.GetLegacyStatus().GetCode() != "UNAVAILABLE" || r.GetCandidateStatus().GetCode() != "OK" || candidate.Calls() != 1 {
 		t.Fatalf("report %v", r)
 	}
 }

@@ -51,6 +51,10 @@ const (
 	// Streams only: the comparison was given up half-way, for the reason in
 	// abandon_reason; the legacy stream went on untouched.
 	Outcome_OUTCOME_ABANDONED Outcome = 7
+	// The legacy call failed as a call (unreachable, cancelled, out of time)
+	// and the candidate's did not fail alike: there is no legacy answer to
+	// hold the candidate to.
+	Outcome_OUTCOME_LEGACY_ERROR Outcome = 8
 )
 
 // Enum value maps for Outcome.
@@ -64,6 +68,7 @@ var (
 		5: "OUTCOME_INTERNAL_ERROR",
 		6: "OUTCOME_CALLER_CANCELED",
 		7: "OUTCOME_ABANDONED",
+		8: "OUTCOME_LEGACY_ERROR",
 	}
 	Outcome_value = map[string]int32{
 		"OUTCOME_UNSPECIFIED":     0,
@@ -74,6 +79,7 @@ var (
 		"OUTCOME_INTERNAL_ERROR":  5,
 		"OUTCOME_CALLER_CANCELED": 6,
 		"OUTCOME_ABANDONED":       7,
+		"OUTCOME_LEGACY_ERROR":    8,
 	}
 )
 
@@ -515,7 +521,7 @@ const file_parallelrun_v1_report_proto_rawDesc = "" +
 	"\x05error\x18\x0e \x01(\tR\x05error\x12'\n" +
 	"\x0flegacy_messages\x18\x0f \x01(\x03R\x0elegacyMessages\x12-\n" +
 	"\x12candidate_messages\x18\x10 \x01(\x03R\x11candidateMessages\x12%\n" +
-	"\x0eabandon_reason\x18\x11 \x01(\tR\rabandonReason*\xcd\x01\n" +
+	"\x0eabandon_reason\x18\x11 \x01(\tR\rabandonReason*\xe7\x01\n" +
 	"\aOutcome\x12\x17\n" +
 	"\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rOUTCOME_MATCH\x10\x01\x12\x14\n" +
@@ -524,7 +530,8 @@ const file_parallelrun_v1_report_proto_rawDesc = "" +
 	"\x0fOUTCOME_DROPPED\x10\x04\x12\x1a\n" +
 	"\x16OUTCOME_INTERNAL_ERROR\x10\x05\x12\x1b\n" +
 	"\x17OUTCOME_CALLER_CANCELED\x10\x06\x12\x15\n" +
-	"\x11OUTCOME_ABANDONED\x10\a*\xa8\x01\n" +
+	"\x11OUTCOME_ABANDONED\x10\a\x12\x18\n" +
+	"\x14OUTCOME_LEGACY_ERROR\x10\b*\xa8\x01\n" +
 	"\x0eDifferenceKind\x12\x1f\n" +
 	"\x1bDIFFERENCE_KIND_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17DIFFERENCE_KIND_CHANGED\x10\x01\x12\x19\n" +
