@@ -54,23 +54,31 @@ func BenchmarkUnaryCallerLatency(b *testing.B) {
 			if bc.plain {
 				client = e.plain
 			}
-			ctx := context.Background()
-			var lat []time.Duration
-			tick := time.NewTicker(500 * time.Microsecond)
-			defer tick.Stop()
-			for b.Loop() {
-				<-tick.C
-				start := time.Now()
-				if _, err := client.GetQuote(ctx, benchReq, bc.callOpts...); err != nil {
-					b.Fatal(err)
-				}
-				lat = append(lat, time.Since(start))
-			}
-			slices.Sort(lat)
-			b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
-			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+			pacedLatency(b, 500*time.Microsecond, func() error {
+				_, err := client.GetQuote(context.Background(), benchReq, bc.callOpts...)
+				return err
+			})
 		})
 	}
+}
+
+// pacedLatency makes one call per interval and reports the p50 and p99 of
+// their latencies.
+func pacedLatency(b *testing.B, interval time.Duration, call func() error) {
+	var lat []time.Duration
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for b.Loop() {
+		<-tick.C
+		start := time.Now()
+		if err := call(); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(start))
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 }
 
 // BenchmarkUnaryThroughput calls as fast as one caller can: here the
@@ -165,21 +173,10 @@ func BenchmarkUnaryLargeReply(b *testing.B) {
 			if bc.plain {
 				client = e.plain
 			}
-			ctx := context.Background()
-			var lat []time.Duration
-			tick := time.NewTicker(5 * time.Millisecond)
-			defer tick.Stop()
-			for b.Loop() {
-				<-tick.C
-				start := time.Now()
-				if _, err := client.GetQuote(ctx, req, bc.opts...); err != nil {
-					b.Fatal(err)
-				}
-				lat = append(lat, time.Since(start))
-			}
-			slices.Sort(lat)
-			b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
-			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+			pacedLatency(b, 5*time.Millisecond, func() error {
+				_, err := client.GetQuote(context.Background(), req, bc.opts...)
+				return err
+			})
 		})
 	}
 }

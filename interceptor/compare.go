@@ -1,7 +1,6 @@
 package interceptor
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -115,7 +114,7 @@ type result struct {
 	candDur     time.Duration
 	candStarted bool
 
-	req           proto.Message // when callInfo has none: the first request of a stream
+	req           proto.Message // our own copy of the request, to keep in the report
 	streaming     bool
 	legacyMsgs    int
 	candMsgs      int
@@ -176,7 +175,6 @@ func candidateFault(code codes.Code) bool {
 type callInfo struct {
 	method string
 	attrs  *methodAttrs
-	req    proto.Message // our own copy, to keep in the report; may be nil
 }
 
 // runComparison runs compare in a span, recovers its panics, reports the
@@ -298,7 +296,7 @@ func (p *ParallelRun) report(ctx context.Context, span trace.Span, ci callInfo, 
 			Legacy: d.Legacy, Candidate: d.Candidate,
 		})
 	}
-	if req := cmp.Or(ci.req, res.req); p.maxRequestBytes > 0 && req != nil {
+	if req := res.req; p.maxRequestBytes > 0 && req != nil {
 		// req is our own copy and the candidate call is over: redact it
 		// in place.
 		protodiff.Redact(req)

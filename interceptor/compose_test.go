@@ -16,6 +16,7 @@ import (
 	"github.com/parallelrun/grpc-parallelrun/interceptor"
 	pb "github.com/parallelrun/grpc-parallelrun/proto/parallelrun/difftest/v1"
 	parallelrunv1 "github.com/parallelrun/grpc-parallelrun/proto/parallelrun/v1"
+	"github.com/parallelrun/grpc-parallelrun/sink"
 )
 
 // TestComposesWithMiddleware chains the parallel run behind
@@ -35,7 +36,7 @@ func TestComposesWithMiddleware(t *testing.T) {
 
 	legacy, candidate := &quoteServer{get: price(10)}, &quoteServer{get: price(12)}
 	candConn := dial(t, serve(t, candidate), grpc.WithStatsHandler(otelgrpc.NewClientHandler(otelgrpc.WithTracerProvider(tp))))
-	mem := newMemorySink()
+	mem := sink.NewMemory()
 	pr, err := interceptor.New(candConn, mirrorAll, interceptor.WithSink(mem), interceptor.WithTracerProvider(tp))
 	if err != nil {
 		t.Fatal(err)

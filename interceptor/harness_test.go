@@ -223,27 +223,14 @@ func (e *env) waitReports(t *testing.T, n int) []*sinkReport {
 // counter sums a counter's points whose attributes include all of want.
 func (e *env) counter(t *testing.T, name string, want map[string]string) int64 {
 	t.Helper()
-	var rm metricdata.ResourceMetrics
-	if err := e.metrics.Collect(context.Background(), &rm); err != nil {
-		t.Fatal(err)
-	}
 	var total int64
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			if m.Name != name {
-				continue
-			}
-			sum, ok := m.Data.(metricdata.Sum[int64])
-			if !ok {
-				t.Fatalf("%s is %T, not an int64 sum", name, m.Data)
-			}
-		points:
-			for _, dp := range sum.DataPoints {
-				for k, v := range want {
-					if got, ok := dp.Attributes.Value(attributeKey(k)); !ok || got.String() != v {
-						continue points
-					}
-				}
+	for _, m := range e.collect(t, name) {
+		sum, ok := m.Data.(metricdata.Sum[int64])
+		if !ok {
+			t.Fatalf("%s is %T, not an int64 sum", name, m.Data)
+		}
+		for _, dp := range sum.DataPoints {
+			if hasAll(dp.Attributes, want) {
 				total += dp.Value
 			}
 		}
@@ -255,23 +242,10 @@ func (e *env) counter(t *testing.T, name string, want map[string]string) int64 {
 // include all of want.
 func (e *env) histogramCount(t *testing.T, name string, want map[string]string) uint64 {
 	t.Helper()
-	var rm metricdata.ResourceMetrics
-	if err := e.metrics.Collect(context.Background(), &rm); err != nil {
-		t.Fatal(err)
-	}
 	var total uint64
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			if m.Name != name {
-				continue
-			}
-		points:
-			for _, dp := range m.Data.(metricdata.Histogram[float64]).DataPoints {
-				for k, v := range want {
-					if got, ok := dp.Attributes.Value(attributeKey(k)); !ok || got.String() != v {
-						continue points
-					}
-				}
+	for _, m := range e.collect(t, name) {
+		for _, dp := range m.Data.(metricdata.Histogram[float64]).DataPoints {
+			if hasAll(dp.Attributes, want) {
 				total += dp.Count
 			}
 		}
@@ -279,11 +253,34 @@ func (e *env) histogramCount(t *testing.T, name string, want map[string]string) 
 	return total
 }
 
+// collect reads the metrics named name.
+func (e *env) collect(t *testing.T, name string) []metricdata.Metrics {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	if err := e.metrics.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	var out []metricdata.Metrics
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if m.Name == name {
+				out = append(out, m)
+			}
+		}
+	}
+	return out
+}
+
+func hasAll(set attribute.Set, want map[string]string) bool {
+	for k, v := range want {
+		if got, ok := set.Value(attribute.Key(k)); !ok || got.String() != v {
+			return false
+		}
+	}
+	return true
+}
+
 type sinkReport = parallelrunv1.Report
-
-func attributeKey(k string) attribute.Key { return attribute.Key(k) }
-
-func newMemorySink() *sink.Memory { return sink.NewMemory() }
 
 func waitMemory(t *testing.T, m *sink.Memory, n int) []*parallelrunv1.Report {
 	t.Helper()

@@ -32,11 +32,11 @@ func (p *ParallelRun) StreamClientInterceptor() grpc.StreamClientInterceptor {
 func (p *ParallelRun) stream(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
 	mode, opts := takeCallOptions(opts)
 	attrs := p.tel.method(method)
-	start := time.Now()
 	cfg := p.admitStream(ctx, attrs, method, mode)
 	if cfg == nil || !p.acquire(ctx, attrs) {
 		return streamer(ctx, desc, cc, method, opts...)
 	}
+	start := time.Now()
 	legacyOpts := opts
 	tap := newCodecTap(opts)
 	if tap != nil {

@@ -71,15 +71,16 @@ type telemetry struct {
 	reportsLost metric.Int64Counter
 
 	// Attribute sets per method, built once: metrics on the caller's path
-	// then cost no allocation.
+	// (skipped and dropped calls) then cost no allocation.
 	methods sync.Map // string -> *methodAttrs
 }
 
 type methodAttrs struct {
-	name    string // pkg.Service/Method
-	method  attribute.KeyValue
-	skipped map[string]metric.MeasurementOption
-	opt     metric.MeasurementOption
+	name     string // pkg.Service/Method
+	method   attribute.KeyValue
+	skipped  map[string]metric.MeasurementOption
+	outcomes map[parallelrunv1.Outcome]metric.MeasurementOption
+	opt      metric.MeasurementOption
 }
 
 func newTelemetry(tp trace.TracerProvider, mp metric.MeterProvider) (*telemetry, error) {
@@ -130,10 +131,15 @@ func (t *telemetry) method(fullMethod string) *methodAttrs {
 		return a.(*methodAttrs)
 	}
 	name := strings.TrimPrefix(fullMethod, "/")
-	a := &methodAttrs{name: name, method: semconv.RPCMethod(name), skipped: map[string]metric.MeasurementOption{}}
+	a := &methodAttrs{name: name, method: semconv.RPCMethod(name),
+		skipped: map[string]metric.MeasurementOption{}, outcomes: map[parallelrunv1.Outcome]metric.MeasurementOption{}}
 	a.opt = metric.WithAttributeSet(attribute.NewSet(semconv.RPCSystemNameGRPC, a.method))
 	for _, r := range []string{ReasonUnconfigured, ReasonDisabled, ReasonSampledOut, ReasonSkipOption, ReasonClosed, ReasonNotProto, ReasonLegacyStreamFailed} {
 		a.skipped[r] = metric.WithAttributeSet(attribute.NewSet(semconv.RPCSystemNameGRPC, a.method, ReasonKey.String(r)))
+	}
+	for o := range parallelrunv1.Outcome_name {
+		outcome := parallelrunv1.Outcome(o)
+		a.outcomes[outcome] = metric.WithAttributeSet(attribute.NewSet(semconv.RPCSystemNameGRPC, a.method, OutcomeKey.String(sink.OutcomeName(outcome))))
 	}
 	actual, _ := t.methods.LoadOrStore(fullMethod, a)
 	return actual.(*methodAttrs)
@@ -144,5 +150,5 @@ func (t *telemetry) skip(ctx context.Context, a *methodAttrs, reason string) {
 }
 
 func (t *telemetry) outcome(ctx context.Context, a *methodAttrs, o parallelrunv1.Outcome) {
-	t.comparisons.Add(ctx, 1, metric.WithAttributes(semconv.RPCSystemNameGRPC, a.method, OutcomeKey.String(sink.OutcomeName(o))))
+	t.comparisons.Add(ctx, 1, a.outcomes[o])
 }

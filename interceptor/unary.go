@@ -103,7 +103,7 @@ func (p *ParallelRun) startUnary(ctx context.Context, method string, req, reply 
 		legacyOpts = append(opts[:len(opts):len(opts)], grpc.ForceCodecV2(c.tap))
 	}
 	c.deadline, _ = ctx.Deadline()
-	go p.runComparison(ctx, callInfo{method: method, attrs: attrs, req: c.req}, c.compare)
+	go p.runComparison(ctx, callInfo{method: method, attrs: attrs}, c.compare)
 	return c, legacyOpts
 }
 
@@ -128,6 +128,7 @@ func (c *unaryCall) finishLegacy(ctx context.Context, reply any, err error, dur 
 }
 
 func (c *unaryCall) compare(ctx context.Context) (res result) {
+	res.req = c.req
 	cctx, cancel, err := c.p.candidateContext(context.WithoutCancel(ctx), c.deadline, c.cfg)
 	if err != nil {
 		c.takeLegacy(&res)

@@ -24,6 +24,7 @@ import (
 	pb "github.com/parallelrun/grpc-parallelrun/proto/parallelrun/difftest/v1"
 	parallelrunv1 "github.com/parallelrun/grpc-parallelrun/proto/parallelrun/v1"
 	"github.com/parallelrun/grpc-parallelrun/protodiff"
+	"github.com/parallelrun/grpc-parallelrun/sink"
 )
 
 const getQuote = "/parallelrun.difftest.v1.QuoteService/GetQuote"
@@ -779,7 +780,7 @@ func TestUnaryCopiesThroughTheCodec(t *testing.T) {
 func TestUnaryLegacyUnreachable(t *testing.T) {
 	candidate := &quoteServer{get: price(10)}
 	candConn := dial(t, serve(t, candidate))
-	mem := newMemorySink()
+	mem := sink.NewMemory()
 	pr, err := interceptor.New(candConn, mirrorAll, interceptor.WithSink(mem))
 	if err != nil {
 		t.Fatal(err)

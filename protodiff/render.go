@@ -22,6 +22,7 @@ func (w *walker) report(kind Kind, fd protoreflect.FieldDescriptor, vx, vy proto
 		return
 	}
 	if len(w.diffs) >= w.d.maxDiffs {
+		// Known before rendering: the values would be thrown away.
 		w.truncated = true
 		return
 	}
