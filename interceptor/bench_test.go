@@ -34,7 +34,7 @@ func benchCases() []benchCase {
 		{name: "mirrored_cloned", candidate: price(10), opts: []interceptor.Option{mirrorAll},
 			callOpts: []grpc.CallOption{grpc.CallContentSubtype("proto")}},
 		{name: "mirrored_stalled_candidate", candidate: stalled, opts: []interceptor.Option{
-			interceptor.WithMethod("*", interceptor.MethodConfig{Timeout: 50 * time.Millisecond})}},
+			interceptor.WithMethod("*", interceptor.MethodConfig{SampleRate: 1, Timeout: 50 * time.Millisecond})}},
 	}
 }
 
@@ -123,7 +123,7 @@ func BenchmarkServerStream(b *testing.B) {
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			e := newEnv(b, envConfig{legacyServer: lister(flat(10), all, nil), candidateServer: bc.candidate, opts: []interceptor.Option{
-				interceptor.WithMethod("*", interceptor.MethodConfig{Timeout: 100 * time.Millisecond}),
+				interceptor.WithMethod("*", interceptor.MethodConfig{SampleRate: 1, Timeout: 100 * time.Millisecond}),
 			}})
 			client := e.client
 			if bc.plain {

@@ -21,8 +21,10 @@ const (
 // Skip keeps this call from being mirrored, whatever the configuration.
 func Skip() CallOption { return CallOption{mode: modeSkip} }
 
-// Force mirrors this call even if its method is not configured (with the
-// default MethodConfig) or sampled out. Skip wins over Force.
+// Force mirrors this call even if its method is not configured (then with
+// default comparison options) or sampled out. It never mirrors a method
+// configured Disabled, which is how writes are kept from being duplicated;
+// and Skip wins over Force.
 func Force() CallOption { return CallOption{mode: modeForce} }
 
 // takeCallOptions returns the mode the call options ask for and the
@@ -53,7 +55,9 @@ func takeCallOptions(opts []grpc.CallOption) (callMode, []grpc.CallOption) {
 // candidateCallOptions drops the options that belong to the caller's call
 // alone: those that write through the caller's pointers (Header, Trailer,
 // Peer), must run once (OnFinish), or carry the legacy target's identity
-// (per-RPC credentials, authority).
+// (per-RPC credentials, authority). WaitForReady goes too: a candidate that
+// is down would hold each call's place in flight, and its share of the
+// memory budget, until the candidate's deadline instead of failing at once.
 func candidateCallOptions(opts []grpc.CallOption) []grpc.CallOption {
 	out := make([]grpc.CallOption, 0, len(opts))
 	for _, o := range opts {
@@ -64,6 +68,7 @@ func candidateCallOptions(opts []grpc.CallOption) []grpc.CallOption {
 			grpc.OnFinishCallOption, *grpc.OnFinishCallOption,
 			grpc.PerRPCCredsCallOption, *grpc.PerRPCCredsCallOption,
 			grpc.AuthorityOverrideCallOption, *grpc.AuthorityOverrideCallOption,
+			grpc.FailFastCallOption, *grpc.FailFastCallOption,
 			CallOption:
 			continue
 		}

@@ -83,8 +83,9 @@ func Example() {
 	reports := sink.NewMemory()
 	pr, err := interceptor.New(dialCandidate(),
 		interceptor.WithMethod("/parallelrun.difftest.v1.QuoteService/GetQuote", interceptor.MethodConfig{
-			Timeout: time.Second,
-			Diff:    []protodiff.Option{protodiff.WithIgnoredPaths("quote.quote_id")},
+			SampleRate: 1,
+			Timeout:    time.Second,
+			Diff:       []protodiff.Option{protodiff.WithIgnoredPaths("quote.quote_id")},
 		}),
 		interceptor.WithSink(reports),
 	)
@@ -111,7 +112,7 @@ func Example() {
 	}
 	// Output:
 	// caller got 10
-	// /parallelrun.difftest.v1.QuoteService/GetQuote mismatch
+	// parallelrun.difftest.v1.QuoteService/GetQuote mismatch
 	//   quote.items[0].price.units: 10 -> 11
 }
 
@@ -156,7 +157,7 @@ func ExampleSkip() {
 	defer stopLegacy()
 	dialCandidate, stopCandidate := start(&pricing{units: 10})
 	defer stopCandidate()
-	pr, err := interceptor.New(dialCandidate(), interceptor.WithMethod("*", interceptor.MethodConfig{}))
+	pr, err := interceptor.New(dialCandidate(), interceptor.WithMethod("*", interceptor.MethodConfig{SampleRate: 1}))
 	if err != nil {
 		panic(err)
 	}
@@ -178,6 +179,7 @@ func Example_serverStream() {
 	reports := sink.NewMemory()
 	pr, err := interceptor.New(dialCandidate(),
 		interceptor.WithMethod("/parallelrun.difftest.v1.QuoteService/ListQuotes", interceptor.MethodConfig{
+			SampleRate:        1,
 			Timeout:           time.Second,
 			MaxStreamMessages: 256, // buffered per direction; past it the candidate is abandoned
 		}),

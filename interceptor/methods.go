@@ -6,7 +6,12 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
+
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
 
 	"github.com/parallelrun/grpc-parallelrun/protodiff"
 )
@@ -24,95 +29,304 @@ type methodConfig struct {
 	compareHeader  bool
 }
 
-// methodTable finds the config of a full method name: exact match first,
-// then the service, then "*".
+// methodEntry is what the parallel run knows of one method it mirrors.
+type methodEntry struct {
+	name  string // rpc.method: pkg.Service/Method
+	cfg   *methodConfig
+	attrs *methodAttrs
+	// The request and reply types, from the protobuf registry; nil when the
+	// service is not registered, and then the method's streams cannot be
+	// mirrored (a unary call shows its types).
+	req, resp protoreflect.MessageType
+}
+
+// maxCachedMethods bounds the entries built on first use, for methods that
+// only a service pattern of an unregistered service, or "*", matches: the
+// names of such calls come from the application and need not be bounded.
+const maxCachedMethods = 1024
+
+// methodTable finds the entry of a full method name: an exact pattern
+// first, then the service, then "*".
 type methodTable struct {
-	exact   map[string]*methodConfig // "/pkg.Service/Method"
+	// Exact patterns, and every method of a registered service that a
+	// service pattern matches: built at New, with their types.
+	exact map[string]*methodEntry // "/pkg.Service/Method"
+	// Service patterns of services not in the registry, and "*".
 	service map[string]*methodConfig // "/pkg.Service/"
 	all     *methodConfig
+	forced  *methodConfig // for Force() on a method without config
+
+	cache  sync.Map // full method -> *methodEntry, for service and "*" matches
+	cached atomic.Int64
 }
 
-func (t *methodTable) lookup(method string) *methodConfig {
-	if c, ok := t.exact[method]; ok {
-		return c
+// lookup returns the method's entry, or nil when no pattern matches it.
+func (t *methodTable) lookup(method string) *methodEntry {
+	if e, ok := t.exact[method]; ok {
+		return e
 	}
+	var cfg *methodConfig
 	if i := strings.LastIndexByte(method, '/'); i > 0 {
-		if c, ok := t.service[method[:i+1]]; ok {
-			return c
+		cfg = t.service[method[:i+1]]
+	}
+	if cfg == nil {
+		cfg = t.all
+	}
+	if cfg == nil {
+		return nil
+	}
+	return t.entry(method, cfg)
+}
+
+// entry returns a cached entry, or builds one and caches it while the
+// cache has room.
+func (t *methodTable) entry(method string, cfg *methodConfig) *methodEntry {
+	if e, ok := t.cache.Load(method); ok {
+		return e.(*methodEntry)
+	}
+	e := t.newEntry(method, cfg, nil)
+	if t.cached.Add(1) > maxCachedMethods {
+		t.cached.Add(-1)
+		return e
+	}
+	actual, loaded := t.cache.LoadOrStore(method, e)
+	if loaded {
+		t.cached.Add(-1)
+	}
+	return actual.(*methodEntry)
+}
+
+func (t *methodTable) newEntry(method string, cfg *methodConfig, md protoreflect.MethodDescriptor) *methodEntry {
+	name := methodName(method)
+	e := &methodEntry{name: name, cfg: cfg, attrs: newMethodAttrs(name)}
+	if md == nil {
+		md, _ = findMethod(method)
+	}
+	if md != nil {
+		req, err1 := protoregistry.GlobalTypes.FindMessageByName(md.Input().FullName())
+		resp, err2 := protoregistry.GlobalTypes.FindMessageByName(md.Output().FullName())
+		if err1 == nil && err2 == nil {
+			e.req, e.resp = req, resp
 		}
 	}
-	return t.all
+	return e
 }
 
-func newMethodTable(rules []methodRule) (*methodTable, error) {
-	t := &methodTable{exact: map[string]*methodConfig{}, service: map[string]*methodConfig{}}
+// findMethod finds a full method in the global registry, where generated
+// code registers services.
+func findMethod(method string) (protoreflect.MethodDescriptor, error) {
+	svc, name, _ := strings.Cut(strings.TrimPrefix(method, "/"), "/")
+	sd, err := findService(svc)
+	if err != nil {
+		return nil, err
+	}
+	md := sd.Methods().ByName(protoreflect.Name(name))
+	if md == nil {
+		return nil, fmt.Errorf("service %s has no method %s (it has %s)", svc, name, methodNames(sd))
+	}
+	return md, nil
+}
+
+var errNotRegistered = errors.New("not in the protobuf registry")
+
+// findService returns the service descriptor of a registered service, an
+// error wrapping errNotRegistered, or an error saying the name is
+// something else.
+func findService(svc string) (protoreflect.ServiceDescriptor, error) {
+	d, err := protoregistry.GlobalFiles.FindDescriptorByName(protoreflect.FullName(svc))
+	if errors.Is(err, protoregistry.NotFound) || (err == nil && d == nil) {
+		return nil, fmt.Errorf("service %s is %w", svc, errNotRegistered)
+	}
+	if err != nil {
+		return nil, err
+	}
+	sd, ok := d.(protoreflect.ServiceDescriptor)
+	if !ok {
+		return nil, fmt.Errorf("%s is not a service", svc)
+	}
+	return sd, nil
+}
+
+func methodNames(sd protoreflect.ServiceDescriptor) string {
+	var names []string
+	for i := range sd.Methods().Len() {
+		names = append(names, string(sd.Methods().Get(i).Name()))
+	}
+	return strings.Join(names, ", ")
+}
+
+// newMethodTable compiles the patterns and checks them against the
+// registry: a method that does not exist in a registered service, or Diff
+// options that name what its reply type does not have, are errors; a
+// service that is not registered is said once to warn.
+func newMethodTable(rules []methodRule, warn func(error)) (*methodTable, error) {
+	forced, err := compileMethod(MethodConfig{SampleRate: 1})
+	if err != nil {
+		return nil, err
+	}
+	t := &methodTable{exact: map[string]*methodEntry{}, service: map[string]*methodConfig{}, forced: forced}
+	type servicePattern struct {
+		pattern, svc string
+		cfg          *methodConfig
+	}
+	var services []servicePattern
+	seen := map[string]bool{}
 	for _, r := range rules {
+		fail := func(err error) error { return fmt.Errorf("interceptor: WithMethod %q: %w", r.pattern, err) }
+		kind, key, err := parsePattern(r.pattern)
+		if err != nil {
+			return nil, fail(err)
+		}
 		c, err := compileMethod(r.config)
 		if err != nil {
-			return nil, fmt.Errorf("interceptor: WithMethod %q: %w", r.pattern, err)
+			return nil, fail(err)
 		}
-		if err := t.add(r.pattern, c); err != nil {
-			return nil, fmt.Errorf("interceptor: WithMethod %q: %w", r.pattern, err)
+		if seen[key] {
+			return nil, fail(errors.New("pattern given twice"))
+		}
+		seen[key] = true
+		switch kind {
+		case patternAll:
+			t.all = c
+		case patternService:
+			services = append(services, servicePattern{r.pattern, strings.Trim(key, "/"), c})
+		default:
+			md, err := findMethod(key)
+			switch {
+			case errors.Is(err, errNotRegistered):
+				warn(fail(fmt.Errorf("%w: neither the method nor its Diff options can be checked", err)))
+			case err != nil:
+				return nil, fail(err)
+			default:
+				if err := c.differ.Check(md.Output()); err != nil {
+					return nil, fail(fmt.Errorf("field Diff: %w", err))
+				}
+			}
+			t.exact[key] = t.newEntry(key, c, md)
+		}
+	}
+	// Service patterns come after exact ones, which win.
+	for _, sp := range services {
+		sd, err := findService(sp.svc)
+		switch {
+		case errors.Is(err, errNotRegistered):
+			warn(fmt.Errorf("interceptor: WithMethod %q: %w: its Diff options cannot be checked", sp.pattern, err))
+			t.service["/"+sp.svc+"/"] = sp.cfg
+			continue
+		case err != nil:
+			return nil, fmt.Errorf("interceptor: WithMethod %q: %w", sp.pattern, err)
+		}
+		if err := checkService(sd, sp.cfg.differ); err != nil {
+			return nil, fmt.Errorf("interceptor: WithMethod %q: field Diff: %w", sp.pattern, err)
+		}
+		for i := range sd.Methods().Len() {
+			md := sd.Methods().Get(i)
+			full := "/" + sp.svc + "/" + string(md.Name())
+			if _, ok := t.exact[full]; !ok {
+				t.exact[full] = t.newEntry(full, sp.cfg, md)
+			}
 		}
 	}
 	return t, nil
 }
 
-var errDuplicate = errors.New("pattern given twice")
-
-func (t *methodTable) add(pattern string, c *methodConfig) error {
-	if pattern == "*" {
-		if t.all != nil {
-			return errDuplicate
+// checkService checks a service pattern's Diff options: each option value
+// must fit the reply type of at least one of the service's methods, since
+// a rule for a whole service may well concern some of its replies only.
+func checkService(sd protoreflect.ServiceDescriptor, d *protodiff.Differ) error {
+	type key struct{ option, value string }
+	failures := map[key]int{}
+	var first []*protodiff.CheckError
+	n := sd.Methods().Len()
+	for i := range n {
+		for _, ce := range checkErrors(d.Check(sd.Methods().Get(i).Output())) {
+			k := key{ce.Option, ce.Value}
+			if failures[k] == 0 {
+				first = append(first, ce)
+			}
+			failures[k]++
 		}
-		t.all = c
-		return nil
+	}
+	var errs []error
+	for _, ce := range first {
+		if failures[key{ce.Option, ce.Value}] == n {
+			errs = append(errs, fmt.Errorf("%w (nor the reply of any other method of %s)", ce, sd.FullName()))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// checkErrors lists the CheckErrors that protodiff's Check joined.
+func checkErrors(err error) []*protodiff.CheckError {
+	var out []*protodiff.CheckError
+	var walk func(error)
+	walk = func(err error) {
+		if ce, ok := err.(*protodiff.CheckError); ok {
+			out = append(out, ce)
+			return
+		}
+		if u, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range u.Unwrap() {
+				walk(e)
+			}
+		}
+	}
+	if err != nil {
+		walk(err)
+	}
+	return out
+}
+
+type patternKind uint8
+
+const (
+	patternMethod patternKind = iota
+	patternService
+	patternAll
+)
+
+// parsePattern checks a pattern and returns its key in gRPC's form:
+// "/pkg.Service/Method", "/pkg.Service/" or "*".
+func parsePattern(pattern string) (patternKind, string, error) {
+	if pattern == "*" {
+		return patternAll, "*", nil
 	}
 	svc, method, ok := strings.Cut(strings.TrimPrefix(pattern, "/"), "/")
 	switch {
-	case !strings.HasPrefix(pattern, "/") || !ok || svc == "" || method == "" || strings.Contains(method, "/"):
-		return errors.New(`not a method pattern: want "/pkg.Service/Method", "/pkg.Service/*" or "*"`)
+	case !ok || svc == "" || method == "" || strings.Contains(method, "/"):
+		return 0, "", errors.New(`not a method pattern: want "/pkg.Service/Method", "/pkg.Service/*" or "*"`)
 	case strings.ContainsAny(svc, "* \t") || strings.ContainsAny(method, " \t") || (strings.Contains(method, "*") && method != "*"):
-		return errors.New(`"*" stands only for a whole method name or alone`)
+		return 0, "", errors.New(`"*" stands only for a whole method name or alone`)
+	case !protoreflect.FullName(svc).IsValid():
+		return 0, "", fmt.Errorf("%q is not a service's full name", svc)
 	case method == "*":
-		key := "/" + svc + "/"
-		if _, dup := t.service[key]; dup {
-			return errDuplicate
-		}
-		t.service[key] = c
-	default:
-		if _, dup := t.exact[pattern]; dup {
-			return errDuplicate
-		}
-		t.exact[pattern] = c
+		return patternService, "/" + svc + "/", nil
+	case !protoreflect.Name(method).IsValid():
+		return 0, "", fmt.Errorf("%q is not a method name", method)
 	}
-	return nil
+	return patternMethod, "/" + svc + "/" + method, nil
 }
 
 func compileMethod(mc MethodConfig) (*methodConfig, error) {
-	if math.IsNaN(mc.SampleRate) || mc.SampleRate < 0 || mc.SampleRate > 1 {
-		return nil, fmt.Errorf("field SampleRate: %v is not in [0, 1]", mc.SampleRate)
-	}
-	if mc.Timeout < 0 {
+	switch {
+	case math.IsNaN(mc.SampleRate) || mc.SampleRate < 0 || mc.SampleRate > 1:
+		return nil, fmt.Errorf("field SampleRate: %v is not in (0, 1]", mc.SampleRate)
+	case mc.SampleRate == 0 && !mc.Disabled:
+		return nil, errors.New("field SampleRate: not set: 1 mirrors every call, 0.1 one in ten; to mirror none, set Disabled")
+	case mc.Timeout < 0:
 		return nil, fmt.Errorf("field Timeout: %v is negative", mc.Timeout)
-	}
-	if mc.MaxStreamMessages < 0 {
+	case mc.MaxStreamMessages < 0:
 		return nil, fmt.Errorf("field MaxStreamMessages: %d is negative", mc.MaxStreamMessages)
-	}
-	if mc.MaxStreamBytes < 0 {
+	case mc.MaxStreamBytes < 0:
 		return nil, fmt.Errorf("field MaxStreamBytes: %d is negative", mc.MaxStreamBytes)
 	}
 	d, err := protodiff.New(mc.Diff...)
 	if err != nil {
 		return nil, fmt.Errorf("field Diff: %w", err)
 	}
-	rate := mc.SampleRate
-	if rate == 0 {
-		rate = 1
-	}
 	return &methodConfig{
 		disabled:       mc.Disabled,
-		sampleRate:     rate,
+		sampleRate:     mc.SampleRate,
 		timeout:        mc.Timeout,
 		differ:         d,
 		compareMessage: mc.CompareStatusMessage,

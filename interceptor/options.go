@@ -8,6 +8,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc/metadata"
 
+	parallelrunv1 "github.com/parallelrun/grpc-parallelrun/proto/parallelrun/v1"
 	"github.com/parallelrun/grpc-parallelrun/protodiff"
 	"github.com/parallelrun/grpc-parallelrun/sink"
 )
@@ -18,17 +19,21 @@ const (
 	// at once: about a thousand requests per second with a candidate that
 	// answers in a second, or ten thousand at 100 ms.
 	DefaultMaxInFlight = 1024
+	// DefaultMemoryBudget bounds the bytes held for comparisons at once,
+	// over all calls: copies of requests and replies, and stream buffers.
+	DefaultMemoryBudget = 64 << 20
 	// DefaultReportQueue bounds the reports waiting for the sink.
 	DefaultReportQueue = 1024
 	// DefaultMaxCandidateTimeout caps the candidate's deadline when a
 	// method has no timeout of its own.
 	DefaultMaxCandidateTimeout = 10 * time.Second
-	// DefaultMaxRequestBytes is the largest request a report carries.
+	// DefaultMaxRequestBytes is the most a report carries of what the
+	// caller sent: one request, or a stream's first messages together.
 	DefaultMaxRequestBytes = 64 << 10
 	// DefaultMaxSpanEvents bounds the difference events on one span.
 	DefaultMaxSpanEvents = 16
 	// DefaultMaxStreamMessages and DefaultMaxStreamBytes bound what one
-	// mirrored stream buffers.
+	// mirrored stream buffers (within the memory budget).
 	DefaultMaxStreamMessages = 1024
 	DefaultMaxStreamBytes    = 16 << 20
 	// MaxStreamDifferences bounds the differences reported for one stream.
@@ -43,16 +48,22 @@ const RoleKey = "parallel-run-role"
 // MethodConfig says how one method, or a set of methods, is mirrored.
 type MethodConfig struct {
 	// Disabled turns mirroring off for the matching methods, for example
-	// one writing method of a service that is otherwise mirrored.
+	// one writing method of a service that is otherwise mirrored. Nothing
+	// mirrors a disabled method, not even [Force].
 	Disabled bool
-	// SampleRate is the fraction of calls mirrored, in [0, 1]; 0 means 1
-	// (every call), so that the zero MethodConfig mirrors everything.
+	// SampleRate is the fraction of calls mirrored, in (0, 1]: 1 mirrors
+	// every call, 0.1 one in ten. It must be set unless Disabled is: 0 is
+	// an error rather than a default, since "0 means all" and "0 means
+	// off" are both easy to read into it, and one of them duplicates
+	// writes. Turn a method off with Disabled.
 	SampleRate float64
 	// Timeout is the candidate call's own deadline. 0 means the caller's
 	// remaining deadline, capped by WithMaxCandidateTimeout.
 	Timeout time.Duration
 	// Diff are the options replies are compared with, such as ignored
-	// paths for fields that differ on every call.
+	// paths for fields that differ on every call. When the method's
+	// service is in the protobuf registry, New checks every path and field
+	// they name against the method's reply type.
 	Diff []protodiff.Option
 	// CompareStatusMessage compares the status messages of failed calls,
 	// not only their codes.
@@ -66,8 +77,9 @@ type MethodConfig struct {
 	// Past it the candidate is too far behind: its side is abandoned. 0
 	// means DefaultMaxStreamMessages.
 	MaxStreamMessages int
-	// MaxStreamBytes bounds the bytes of those buffered messages; past it
-	// the comparison is abandoned. 0 means DefaultMaxStreamBytes.
+	// MaxStreamBytes bounds the bytes of those buffered messages; past it,
+	// or past the memory budget shared by all calls, the comparison is
+	// abandoned. 0 means DefaultMaxStreamBytes.
 	MaxStreamBytes int
 	// UnorderedReplies compares the replies of a server stream as a
 	// multiset, for services whose order is not part of the contract.
@@ -92,25 +104,36 @@ type options struct {
 	tracerProvider  trace.TracerProvider
 	meterProvider   metric.MeterProvider
 	maxInFlight     int
+	memoryBudget    int
 	reportQueue     int
 	maxTimeout      time.Duration
 	maxRequestBytes int
 	maxSpanEvents   int
 	rewriteMD       func(context.Context, metadata.MD) metadata.MD
 	errorHandler    func(error)
+	rootSpans       bool
+	errorStatus     []parallelrunv1.Outcome
 }
 
 // WithMethod mirrors the methods that pattern matches with config. A
-// pattern is a full method ("/pkg.Service/Method"), a whole service
+// pattern is a full method ("/pkg.Service/Method", as gRPC names it, or
+// "pkg.Service/Method", as OpenTelemetry does), a whole service
 // ("/pkg.Service/*") or every method ("*"); the most specific pattern that
 // matches wins. Methods that no pattern matches are not mirrored: a
 // duplicated write is always an explicit choice.
+//
+// When the service is in the protobuf registry (generated code registers
+// it), New checks that the method exists and that config.Diff names only
+// paths and fields of its reply type; a service that is not registered is
+// accepted, and said once to the error handler.
 func WithMethod(pattern string, config MethodConfig) Option {
 	return func(o *options) { o.methods = append(o.methods, methodRule{pattern, config}) }
 }
 
 // WithSink adds a sink that receives a report for every compared call.
-// Several sinks all receive every report.
+// Several sinks all receive every report, each isolated from the others'
+// failures and panics. nil is ignored; a typed nil (a nil *sink.JSONL, say)
+// is an error.
 func WithSink(s sink.Sink) Option {
 	return func(o *options) {
 		if s != nil {
@@ -141,9 +164,21 @@ func WithMeterProvider(mp metric.MeterProvider) Option {
 
 // WithMaxInFlight bounds the candidate calls and comparisons running at
 // once (default [DefaultMaxInFlight]). Past it, calls are not mirrored and
-// count as dropped: the caller never waits.
+// count as dropped (reason max_in_flight): the caller never waits.
 func WithMaxInFlight(n int) Option {
 	return func(o *options) { o.maxInFlight = n }
+}
+
+// WithMemoryBudget bounds the bytes held for comparisons at once, over all
+// calls (default [DefaultMemoryBudget]): the copy of each request, the
+// wire bytes of both replies, and the messages streams buffer. A call whose
+// request does not fit is not mirrored and counts as dropped (reason
+// memory_budget); a comparison whose replies do not fit is abandoned
+// (reason memory_bound). The legacy call never notices either. What a
+// comparison decodes while it runs is not counted: it is about as large as
+// the copies and lives as long as one comparison.
+func WithMemoryBudget(bytes int) Option {
+	return func(o *options) { o.memoryBudget = bytes }
 }
 
 // WithReportQueue bounds the reports waiting for the sinks (default
@@ -159,8 +194,11 @@ func WithMaxCandidateTimeout(d time.Duration) Option {
 	return func(o *options) { o.maxTimeout = d }
 }
 
-// WithMaxRequestBytes sets the largest request, encoded, that a report
-// carries (default [DefaultMaxRequestBytes]); 0 leaves requests out.
+// WithMaxRequestBytes sets how much of what the caller sent, encoded, a
+// report carries (default [DefaultMaxRequestBytes]): a unary or
+// server-streaming call's request if it fits, a client or bidirectional
+// stream's first messages as long as they fit together. 0 leaves requests
+// out.
 func WithMaxRequestBytes(n int) Option {
 	return func(o *options) { o.maxRequestBytes = n }
 }
@@ -173,11 +211,34 @@ func WithMaxSpanEvents(n int) Option {
 
 // WithCandidateMetadata rewrites the outgoing metadata of every candidate
 // call: credentials, tenant or routing headers often differ per target.
-// It gets a copy of the caller's metadata, already marked with [RoleKey],
-// and returns what the candidate receives. A panic in it is recovered and
-// counted as an internal error; the call is then not mirrored.
+// Without it the candidate receives all of the caller's outgoing metadata,
+// authorization included, plus [RoleKey]. f gets a copy of that metadata
+// and returns what the candidate receives instead. A panic in f is
+// recovered and the call ends as an internal error, without a candidate
+// call.
 func WithCandidateMetadata(f func(ctx context.Context, md metadata.MD) metadata.MD) Option {
 	return func(o *options) { o.rewriteMD = f }
+}
+
+// WithRootSpans records each comparison span as the root of a trace of its
+// own, linked to the caller's span, instead of as the caller's child. A
+// child span follows the caller's sampling decision, so with a head
+// sampler keeping 1% of traces, 99% of mismatches are never recorded; a
+// root span is sampled on its own, and since it carries
+// parallelrun.outcome and parallelrun.mismatch when it starts, a sampler
+// can keep every mismatch (see the package example of sampling).
+func WithRootSpans() Option {
+	return func(o *options) { o.rootSpans = true }
+}
+
+// WithErrorStatus sets the status of comparison spans to Error for the
+// given outcomes too, for example OUTCOME_MISMATCH. By default only
+// internal_error (a failure of the parallel run itself) does: a mismatch or
+// a failing candidate is what a parallel run is for finding, and marking it
+// an error would inflate the client's error rate in metrics derived from
+// spans.
+func WithErrorStatus(outcomes ...parallelrunv1.Outcome) Option {
+	return func(o *options) { o.errorStatus = append(o.errorStatus, outcomes...) }
 }
 
 // WithErrorHandler receives what goes wrong inside the parallel run: sink

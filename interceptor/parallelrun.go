@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel"
@@ -23,39 +23,33 @@ import (
 type ParallelRun struct {
 	candidate       grpc.ClientConnInterface
 	methods         *methodTable
-	forced          *methodConfig // for Force() on a method without config
 	tel             *telemetry
+	adm             *admission
 	rewriteMD       func(context.Context, metadata.MD) metadata.MD
 	onError         func(error)
 	maxTimeout      time.Duration
 	maxRequestBytes int
 	maxSpanEvents   int
-	types           sync.Map // method -> streamTypes
+	rootSpans       bool
+	errorStatus     map[parallelrunv1.Outcome]bool
 
-	// slots holds a token per call in flight; Close fills it to wait for
-	// them all, and a full slots makes new calls drop.
-	slots  chan struct{}
-	closed atomic.Bool
+	reports *delivery // nil without sinks
 
-	sink       sink.Sink
-	queue      chan *parallelrunv1.Report
-	workerDone chan struct{}
-
-	closeMu     sync.Mutex
-	acquired    int
-	queueClosed bool
-	flushed     bool
+	closeMu sync.Mutex
+	flushed bool
 }
 
 // New checks the options and returns a ParallelRun that mirrors to
 // candidate, usually a *grpc.ClientConn to the new service. An invalid
-// option is an error naming it.
+// option is an error naming it; see [WithMethod] for what is checked
+// against the protobuf registry.
 func New(candidate grpc.ClientConnInterface, opts ...Option) (*ParallelRun, error) {
-	if candidate == nil {
-		return nil, errors.New("interceptor: New: the candidate connection is nil")
+	if isNil(candidate) {
+		return nil, fmt.Errorf("interceptor: New: the candidate connection is a nil %T", candidate)
 	}
 	o := options{
 		maxInFlight:     DefaultMaxInFlight,
+		memoryBudget:    DefaultMemoryBudget,
 		reportQueue:     DefaultReportQueue,
 		maxTimeout:      DefaultMaxCandidateTimeout,
 		maxRequestBytes: DefaultMaxRequestBytes,
@@ -70,6 +64,8 @@ func New(candidate grpc.ClientConnInterface, opts ...Option) (*ParallelRun, erro
 	switch {
 	case o.maxInFlight < 1:
 		return nil, fmt.Errorf("interceptor: WithMaxInFlight: %d is less than 1", o.maxInFlight)
+	case o.memoryBudget < 1:
+		return nil, fmt.Errorf("interceptor: WithMemoryBudget: %d is less than 1", o.memoryBudget)
 	case o.reportQueue < 1:
 		return nil, fmt.Errorf("interceptor: WithReportQueue: %d is less than 1", o.reportQueue)
 	case o.maxTimeout <= 0:
@@ -79,11 +75,19 @@ func New(candidate grpc.ClientConnInterface, opts ...Option) (*ParallelRun, erro
 	case o.maxSpanEvents < 0:
 		return nil, fmt.Errorf("interceptor: WithMaxSpanEvents: %d is negative", o.maxSpanEvents)
 	}
-	methods, err := newMethodTable(o.methods)
-	if err != nil {
-		return nil, err
+	for i, s := range o.sinks {
+		if isNil(s) {
+			return nil, fmt.Errorf("interceptor: WithSink: sink %d is a nil %T", i, s)
+		}
 	}
-	forced, err := compileMethod(MethodConfig{})
+	errorStatus := map[parallelrunv1.Outcome]bool{parallelrunv1.Outcome_OUTCOME_INTERNAL_ERROR: true}
+	for _, oc := range o.errorStatus {
+		if _, ok := parallelrunv1.Outcome_name[int32(oc)]; !ok || oc == parallelrunv1.Outcome_OUTCOME_UNSPECIFIED {
+			return nil, fmt.Errorf("interceptor: WithErrorStatus: %d is not an outcome", oc)
+		}
+		errorStatus[oc] = true
+	}
+	methods, err := newMethodTable(o.methods, o.errorHandler)
 	if err != nil {
 		return nil, err
 	}
@@ -94,28 +98,37 @@ func New(candidate grpc.ClientConnInterface, opts ...Option) (*ParallelRun, erro
 	p := &ParallelRun{
 		candidate:       candidate,
 		methods:         methods,
-		forced:          forced,
 		tel:             tel,
+		adm:             newAdmission(o.maxInFlight, o.memoryBudget),
 		rewriteMD:       o.rewriteMD,
 		onError:         o.errorHandler,
 		maxTimeout:      o.maxTimeout,
 		maxRequestBytes: o.maxRequestBytes,
 		maxSpanEvents:   o.maxSpanEvents,
-		slots:           make(chan struct{}, o.maxInFlight),
+		rootSpans:       o.rootSpans,
+		errorStatus:     errorStatus,
 	}
 	switch len(o.sinks) {
 	case 0:
 	case 1:
-		p.sink = o.sinks[0]
+		p.reports = newDelivery(o.sinks[0], o.reportQueue, tel, o.errorHandler)
 	default:
-		p.sink = sink.Multi(o.sinks...)
-	}
-	if p.sink != nil {
-		p.queue = make(chan *parallelrunv1.Report, o.reportQueue)
-		p.workerDone = make(chan struct{})
-		go p.deliver()
+		p.reports = newDelivery(sink.Multi(o.sinks...), o.reportQueue, tel, o.errorHandler)
 	}
 	return p, nil
+}
+
+// isNil reports whether v is nil or a nil pointer, map, func, chan or
+// slice in an interface: a typed nil that would fail on first use.
+func isNil(v any) bool {
+	if v == nil {
+		return true
+	}
+	switch rv := reflect.ValueOf(v); rv.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Func, reflect.Chan, reflect.Slice, reflect.Interface:
+		return rv.IsNil()
+	}
+	return false
 }
 
 // DialOptions install the parallel run's interceptors, unary and
@@ -134,69 +147,136 @@ func (p *ParallelRun) DialOptions() []grpc.DialOption {
 
 // Close stops mirroring new calls, waits for the calls in flight and their
 // comparisons, hands the last reports to the sinks and flushes them. ctx
-// bounds the wait; after an error Close may be called again to go on
-// waiting. Calls made after Close are not mirrored.
+// bounds the waits, and is passed to the sinks' Flush, which must return
+// when it ends (the built-in sinks do). After an error Close may be called
+// again to go on; once it has succeeded, it returns nil at once. Calls made
+// after Close are not mirrored.
 func (p *ParallelRun) Close(ctx context.Context) error {
 	p.closeMu.Lock()
 	defer p.closeMu.Unlock()
-	p.closed.Store(true)
-	for ; p.acquired < cap(p.slots); p.acquired++ {
+	p.adm.closed.Store(true)
+	for n := p.adm.inFlight.Load(); n > 0; n = p.adm.inFlight.Load() {
 		select {
-		case p.slots <- struct{}{}:
+		case <-p.adm.idle:
 		case <-ctx.Done():
-			return fmt.Errorf("interceptor: Close: %d calls still in flight: %w", cap(p.slots)-p.acquired, ctx.Err())
+			if n = p.adm.inFlight.Load(); n > 0 {
+				return fmt.Errorf("interceptor: Close: %d calls still in flight: %w", n, ctx.Err())
+			}
 		}
 	}
-	if p.sink == nil || p.flushed {
+	if p.reports == nil || p.flushed {
 		return nil
 	}
-	if !p.queueClosed {
-		// Every sender holds a slot, and all slots are ours now.
-		close(p.queue)
-		p.queueClosed = true
+	// Nothing is in flight, so nothing more is queued.
+	if err := p.reports.drain(ctx); err != nil {
+		return fmt.Errorf("interceptor: Close: %w", err)
 	}
-	select {
-	case <-p.workerDone:
-	case <-ctx.Done():
-		return fmt.Errorf("interceptor: Close: %d reports still queued for the sinks: %w", len(p.queue), ctx.Err())
-	}
-	p.flushed = true
-	if err := p.sink.Flush(ctx); err != nil {
+	if err := p.reports.flush(ctx); err != nil {
 		return fmt.Errorf("interceptor: Close: flush: %w", err)
 	}
+	p.flushed = true
 	return nil
 }
 
-// enqueue hands a report to the sink worker without ever blocking.
-func (p *ParallelRun) enqueue(ctx context.Context, r *parallelrunv1.Report) {
-	if p.queue == nil {
+// delivery hands reports to the sink from one goroutine, started when a
+// report is queued and ended when the queue is empty, so that an idle
+// parallel run holds no goroutine and Close finds nothing to wait for.
+type delivery struct {
+	sink    sink.Sink
+	queue   chan *parallelrunv1.Report
+	tel     *telemetry
+	onError func(error)
+
+	mu      sync.Mutex
+	working bool
+	idle    chan struct{} // closed when the worker ends; nil while none runs
+}
+
+func newDelivery(s sink.Sink, size int, tel *telemetry, onError func(error)) *delivery {
+	return &delivery{sink: s, queue: make(chan *parallelrunv1.Report, size), tel: tel, onError: onError}
+}
+
+// enqueue hands a report to the worker without ever blocking.
+func (d *delivery) enqueue(ctx context.Context, r *parallelrunv1.Report) {
+	select {
+	case d.queue <- r:
+	default:
+		d.tel.reportsLost.Add(ctx, 1)
+		d.onError(errors.New("interceptor: the sink queue is full: report dropped"))
 		return
 	}
-	select {
-	case p.queue <- r:
-	default:
-		p.tel.reportsLost.Add(ctx, 1)
-		p.onError(errors.New("interceptor: the sink queue is full: report dropped"))
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.working {
+		d.working = true
+		d.idle = make(chan struct{})
+		go d.work(d.idle)
 	}
 }
 
-func (p *ParallelRun) deliver() {
-	defer close(p.workerDone)
-	for r := range p.queue {
-		p.publish(r)
+func (d *delivery) work(idle chan struct{}) {
+	defer close(idle)
+	for {
+		select {
+		case r := <-d.queue:
+			d.publish(r)
+			continue
+		default:
+		}
+		// Empty: stop, unless a report came in before the lock; enqueue
+		// takes the lock after queueing, so it either sees working or
+		// queued before this check.
+		d.mu.Lock()
+		if len(d.queue) == 0 {
+			d.working = false
+			d.mu.Unlock()
+			return
+		}
+		d.mu.Unlock()
 	}
 }
 
-func (p *ParallelRun) publish(r *parallelrunv1.Report) {
+func (d *delivery) publish(r *parallelrunv1.Report) {
 	ctx := context.Background()
 	defer func() {
 		if v := recover(); v != nil {
-			p.tel.sinkErrors.Add(ctx, 1)
-			p.onError(fmt.Errorf("interceptor: sink panicked: %v", v))
+			d.tel.sinkErrors.Add(ctx, 1)
+			d.onError(fmt.Errorf("interceptor: sink panicked: %v", v))
 		}
 	}()
-	if err := p.sink.Publish(ctx, r); err != nil {
-		p.tel.sinkErrors.Add(ctx, 1)
-		p.onError(fmt.Errorf("interceptor: sink: %w", err))
+	if err := d.sink.Publish(ctx, r); err != nil {
+		d.tel.sinkErrors.Add(ctx, 1)
+		d.onError(fmt.Errorf("interceptor: sink: %w", err))
 	}
+}
+
+// drain waits until the worker has handed every queued report to the sink.
+func (d *delivery) drain(ctx context.Context) error {
+	d.mu.Lock()
+	idle := d.idle
+	d.mu.Unlock()
+	if idle == nil {
+		return nil
+	}
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		select {
+		case <-idle:
+			return nil
+		default:
+			return fmt.Errorf("%d reports still queued for the sinks: %w", len(d.queue), ctx.Err())
+		}
+	}
+}
+
+// flush calls the sink's Flush, recovering a panic into an error.
+func (d *delivery) flush(ctx context.Context) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("sink panicked: %v", v)
+		}
+	}()
+	return d.sink.Flush(ctx)
 }

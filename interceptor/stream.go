@@ -4,23 +4,14 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"slices"
-	"strconv"
-	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
-	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
-	"google.golang.org/protobuf/reflect/protoregistry"
 
 	parallelrunv1 "github.com/parallelrun/grpc-parallelrun/proto/parallelrun/v1"
-	"github.com/parallelrun/grpc-parallelrun/protodiff"
 )
 
 // StreamClientInterceptor returns the interceptor for streaming RPCs, to
@@ -31,118 +22,89 @@ func (p *ParallelRun) StreamClientInterceptor() grpc.StreamClientInterceptor {
 
 func (p *ParallelRun) stream(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
 	mode, opts := takeCallOptions(opts)
-	attrs := p.tel.method(method)
-	cfg := p.admitStream(ctx, attrs, method, mode)
-	if cfg == nil || !p.acquire(ctx, attrs) {
+	s := p.startStream(ctx, desc, method, mode, opts)
+	if s == nil {
 		return streamer(ctx, desc, cc, method, opts...)
 	}
-	start := time.Now()
 	legacyOpts := opts
-	tap := newCodecTap(opts)
-	if tap != nil {
-		legacyOpts = append(opts[:len(opts):len(opts)], grpc.ForceCodecV2(tap))
+	if s.tap != nil {
+		legacyOpts = append(opts[:len(opts):len(opts)], grpc.ForceCodecV2(s.tap))
 	}
+	returned := false
+	defer func() {
+		if !returned {
+			s.release() // the streamer panicked; the panic goes on
+		}
+	}()
 	ls, err := streamer(ctx, desc, cc, method, legacyOpts...)
+	returned = true
 	if err != nil {
-		<-p.slots
-		p.tel.skip(ctx, attrs, ReasonLegacyStreamFailed)
+		s.release()
+		p.tel.skip(ctx, s.e.attrs, ReasonLegacyStreamFailed)
 		return ls, err
 	}
-	if s := p.newMirrorStream(ctx, ls, desc, method, attrs, cfg, opts, start, tap); s != nil {
-		return s, nil
-	}
-	return ls, nil
-}
-
-// admitStream is admit for streams, which also need their message types
-// from the registry: the candidate may answer before the legacy service
-// shows one.
-func (p *ParallelRun) admitStream(ctx context.Context, attrs *methodAttrs, method string, mode callMode) *methodConfig {
-	cfg := p.admit(ctx, attrs, method, mode)
-	if cfg == nil {
-		return nil
-	}
-	if _, _, err := p.streamTypes(method); err != nil {
-		p.tel.skip(ctx, attrs, ReasonNotProto)
-		return nil
-	}
-	return cfg
-}
-
-type streamTypes struct {
-	req, resp protoreflect.MessageType
-	err       error
-}
-
-// streamTypes finds a method's request and reply types in the global
-// registry, where generated code registers them; the answer is cached.
-func (p *ParallelRun) streamTypes(method string) (req, resp protoreflect.MessageType, err error) {
-	if v, ok := p.types.Load(method); ok {
-		t := v.(streamTypes)
-		return t.req, t.resp, t.err
-	}
-	var t streamTypes
-	svc, name, _ := strings.Cut(strings.TrimPrefix(method, "/"), "/")
-	d, err := protoregistry.GlobalFiles.FindDescriptorByName(protoreflect.FullName(svc))
-	if err == nil {
-		sd, ok := d.(protoreflect.ServiceDescriptor)
-		md := protoreflect.MethodDescriptor(nil)
-		if ok {
-			md = sd.Methods().ByName(protoreflect.Name(name))
-		}
-		if md == nil {
-			err = fmt.Errorf("interceptor: %s: no such method in the registry", method)
-		} else if t.req, err = protoregistry.GlobalTypes.FindMessageByName(md.Input().FullName()); err == nil {
-			t.resp, err = protoregistry.GlobalTypes.FindMessageByName(md.Output().FullName())
-		}
-	}
-	t.err = err
-	p.types.Store(method, t)
-	return t.req, t.resp, t.err
+	s.ClientStream = ls
+	s.begin()
+	return s, nil
 }
 
 // mirrorStream is the stream the caller gets: the legacy stream, with
-// every message it sends copied to the candidate and every reply it
-// receives copied for the comparison. Copies are handed over through
-// bounded buffers without waiting; when one is full, the candidate side is
+// every message the caller sends copied to the candidate and every reply
+// it receives copied for the comparison. Copies are handed over without
+// waiting, through queues of bounded length, within the stream's share of
+// the memory budget; when either bound is reached, the comparison is
 // abandoned and the legacy stream goes on alone.
+//
+// Who owns what. Up to five goroutines touch a mirrorStream, and each field
+// belongs to one of them or is safe for all:
+//   - the caller's sending goroutine (SendMsg, CloseSend) owns the tap's
+//     sent copy and closeQueued, and puts the caller's messages on sends;
+//   - the caller's receiving goroutine (RecvMsg) owns the tap's received
+//     copy and puts the legacy replies on legacy;
+//   - the legacy end goes on legacy after the replies, once (ended): from
+//     the receiving goroutine when the stream ends, from an AfterFunc
+//     goroutine when the caller's context ends first, or from whichever
+//     goroutine a panic below the parallel run went through;
+//   - the feeder (feed) takes from sends and writes to the candidate
+//     stream; what it keeps for the report is read only after it ended;
+//   - the run goroutine (run) owns the candidate stream's replies, the
+//     pairing, and the facts it decides on.
+//
+// Everything else is set before the caller gets the stream and only read
+// after, or is atomic: the flags, the reason, the counts, the allowance,
+// and cancel.
 type mirrorStream struct {
 	grpc.ClientStream // the legacy stream
 
 	p         *ParallelRun
-	method    string
-	desc      *grpc.StreamDesc
+	e         *methodEntry
 	cfg       *methodConfig
-	reqType   protoreflect.MessageType
-	respType  protoreflect.MessageType
+	desc      *grpc.StreamDesc
+	method    string // as gRPC names it: /pkg.Service/Method
 	opts      []grpc.CallOption
 	callerCtx context.Context
+	parent    context.Context // the caller's values, without its cancellation
+	cancel    context.CancelFunc
 	deadline  time.Time
 	start     time.Time
+	tap       *codecTap // nil: messages are encoded again to be copied
+	mem       *allowance
+	stopAfter func() bool // unregisters the watch on the caller's context
 
-	// The candidate's context is cancelled when the comparison is
-	// abandoned from the caller's side.
-	candBase   context.Context
-	cancelCand context.CancelFunc
+	sends  chan streamItem  // the caller's messages, then a close marker
+	legacy chan legacyEvent // the legacy replies, then the end
 
-	sends    chan streamItem // to the candidate
-	replies  chan []byte     // legacy replies, encoded
-	end      chan legacyEnd  // the legacy stream's end, sent once
-	endOnce  sync.Once
-	sendsOff atomic.Bool // the candidate takes no more messages
-	off      atomic.Bool // nothing more is copied
+	stopped  atomic.Bool // nothing more is copied
+	sendsOff atomic.Bool // the candidate takes no more of the caller's messages
+	ended    atomic.Bool // the legacy end is queued
+	// reason is nil while the comparison runs, then why it was abandoned,
+	// or finished when run got to the end first.
 	reason   atomic.Pointer[string]
-	problem  atomic.Pointer[string] // a recovered panic, with reason "internal_error"
-	buffered atomic.Int64           // bytes in sends and replies
+	problem  atomic.Pointer[string] // a failure of ours, with reason internal
 	received atomic.Int64           // legacy replies the caller got
-	firstReq atomic.Pointer[[]byte]
+	sentN    atomic.Int64           // messages the caller sent
 
-	tap *codecTap // nil: messages are encoded again to be copied
-
-	// Unordered replies: the legacy ones are kept here, encoded, until the
-	// end, since the comparison cannot start before.
-	mu        sync.Mutex
-	unordered [][]byte
+	closeQueued bool // sending goroutine: the close marker is queued
 }
 
 type streamItem struct {
@@ -150,57 +112,110 @@ type streamItem struct {
 	closeSend bool
 }
 
-type legacyEnd struct {
-	err      error
-	dur      time.Duration
-	header   metadata.MD
-	canceled bool // by the caller
+// legacyEvent is a legacy reply's wire bytes, or the legacy end.
+type legacyEvent struct {
+	reply []byte
+	end   *legacyEnd
 }
 
-// newMirrorStream wraps the legacy stream and starts the candidate
-// goroutine, which owns the slot the caller took. It returns nil if that
-// fails, having freed the slot.
-func (p *ParallelRun) newMirrorStream(ctx context.Context, ls grpc.ClientStream, desc *grpc.StreamDesc, method string,
-	attrs *methodAttrs, cfg *methodConfig, opts []grpc.CallOption, start time.Time, tap *codecTap) (s *mirrorStream) {
+type legacyEnd struct {
+	side
+	header     metadata.MD
+	callerGone bool // the caller's context ended before the stream did
+	panicked   bool // a panic below the parallel run
+}
+
+var (
+	finished       = "finished"
+	reasonInternal = "internal"
+)
+
+// startStream decides whether to mirror and takes the stream's place in
+// flight. It returns nil when the stream is not mirrored.
+func (p *ParallelRun) startStream(ctx context.Context, desc *grpc.StreamDesc, method string, mode callMode, opts []grpc.CallOption) (s *mirrorStream) {
+	var e *methodEntry
+	var mem *allowance
 	defer func() {
 		if v := recover(); v != nil {
-			<-p.slots
+			if mem != nil {
+				mem.close()
+				p.adm.leave()
+			}
+			attrs := p.tel.other
+			if e != nil {
+				attrs = e.attrs
+			}
 			p.tel.outcome(ctx, attrs, parallelrunv1.Outcome_OUTCOME_INTERNAL_ERROR)
-			p.onError(fmt.Errorf("interceptor: %s: panic before the candidate stream: %v", method, v))
+			p.onError(fmt.Errorf("interceptor: %s: panic before the candidate stream: %v", methodName(method), v))
 			s = nil
 		}
 	}()
-	req, resp, _ := p.streamTypes(method)
+	if e = p.admit(ctx, method, mode); e == nil {
+		return nil
+	}
+	if e.req == nil || e.resp == nil {
+		// The candidate may answer before the legacy service shows a
+		// reply: the types must come from the registry.
+		p.tel.skip(ctx, e.attrs, ReasonNotProto)
+		return nil
+	}
+	if mem = p.enter(ctx, e, 0, e.cfg.maxBytes); mem == nil {
+		return nil
+	}
 	s = &mirrorStream{
-		ClientStream: ls,
-		p:            p,
-		method:       method,
-		desc:         desc,
-		cfg:          cfg,
-		reqType:      req,
-		respType:     resp,
-		opts:         candidateCallOptions(opts),
-		callerCtx:    ctx,
-		start:        start,
-		sends:        make(chan streamItem, cfg.maxMessages),
-		replies:      make(chan []byte, cfg.maxMessages),
-		end:          make(chan legacyEnd, 1),
-		tap:          tap,
+		p:         p,
+		e:         e,
+		cfg:       e.cfg,
+		desc:      desc,
+		method:    method,
+		opts:      candidateCallOptions(opts),
+		callerCtx: ctx,
+		start:     time.Now(),
+		mem:       mem,
+		// One more than the bound of messages: room for the marker or
+		// the end, always.
+		sends:  make(chan streamItem, e.cfg.maxMessages+1),
+		legacy: make(chan legacyEvent, e.cfg.maxMessages+1),
 	}
 	s.deadline, _ = ctx.Deadline()
-	s.candBase, s.cancelCand = context.WithCancel(context.WithoutCancel(ctx))
-	go p.runComparison(ctx, callInfo{method: method, attrs: attrs}, s.compare)
-	if tap != nil {
-		tap.sendsOff, tap.recvOff, tap.slabs = &s.sendsOff, &s.off, true
+	s.parent, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	if s.tap = newCodecTap(opts); s.tap != nil {
+		s.tap.take, s.tap.slabs = s.take, true
+		s.tap.sendsOff, s.tap.recvOff = &s.sendsOff, &s.stopped
 	}
 	return s
 }
 
+// release gives back the place of a stream that never started.
+func (s *mirrorStream) release() {
+	s.cancel()
+	s.mem.close()
+	s.p.adm.leave()
+}
+
+// begin starts the candidate side, once the legacy stream is open.
+func (s *mirrorStream) begin() {
+	s.stopAfter = context.AfterFunc(s.callerCtx, func() {
+		s.pushEnd(legacyEnd{callerGone: true})
+	})
+	go s.run()
+}
+
 // SendMsg sends to the legacy stream, then hands a copy to the candidate.
 func (s *mirrorStream) SendMsg(m any) error {
+	returned := false
+	defer func() {
+		if !returned {
+			s.pushEnd(legacyEnd{panicked: true})
+		}
+	}()
 	err := s.ClientStream.SendMsg(m)
-	if err == nil && !s.sendsOff.Load() {
-		s.guard(func() { s.copySend(m) })
+	returned = true
+	if err == nil {
+		s.sentN.Add(1)
+		if !s.sendsOff.Load() {
+			s.guard(func() { s.copySend(m) })
+		}
 	}
 	return err
 }
@@ -210,30 +225,28 @@ func (s *mirrorStream) copySend(m any) {
 	if !ok {
 		return
 	}
-	if !s.desc.ClientStreams {
-		s.firstReq.CompareAndSwap(nil, &b)
-	}
-	if !s.reserve(len(b)) {
+	if len(s.sends) >= s.cfg.maxMessages {
+		s.mem.give(int64(len(b)))
+		s.abandon(AbandonCandidateBehind)
 		return
 	}
-	select {
-	case s.sends <- streamItem{b: b}:
-	default:
-		s.buffered.Add(-int64(len(b)))
-		s.abandon(AbandonCandidateBehind)
-	}
+	s.sends <- streamItem{b: b}
 }
 
 // CloseSend closes the legacy stream's sending side, then the candidate's
 // once it has taken what was sent before.
 func (s *mirrorStream) CloseSend() error {
-	err := s.ClientStream.CloseSend()
-	if !s.sendsOff.Load() {
-		select {
-		case s.sends <- streamItem{closeSend: true}:
-		default:
-			s.abandon(AbandonCandidateBehind)
+	returned := false
+	defer func() {
+		if !returned {
+			s.pushEnd(legacyEnd{panicked: true})
 		}
+	}()
+	err := s.ClientStream.CloseSend()
+	returned = true
+	if !s.sendsOff.Load() && !s.closeQueued {
+		s.closeQueued = true
+		s.sends <- streamItem{closeSend: true} // its room is kept free
 	}
 	return err
 }
@@ -241,23 +254,34 @@ func (s *mirrorStream) CloseSend() error {
 // RecvMsg receives from the legacy stream and keeps a copy of the reply
 // for the comparison.
 func (s *mirrorStream) RecvMsg(m any) error {
+	returned := false
+	defer func() {
+		if !returned {
+			s.pushEnd(legacyEnd{panicked: true})
+		}
+	}()
 	err := s.ClientStream.RecvMsg(m)
+	returned = true
+	s.guard(func() { s.received1(m, err) })
+	return err
+}
+
+func (s *mirrorStream) received1(m any, err error) {
 	switch {
 	case err == nil:
 		s.received.Add(1)
-		if !s.off.Load() {
-			s.guard(func() { s.copyReply(m) })
+		if !s.stopped.Load() {
+			s.copyReply(m)
 		}
 		if !s.desc.ServerStreams {
 			// gRPC has read the status already: the stream is over.
-			s.finish(nil)
+			s.endLegacy(nil)
 		}
 	case err == io.EOF:
-		s.finish(nil)
+		s.endLegacy(nil)
 	default:
-		s.finish(err)
+		s.endLegacy(err)
 	}
-	return err
 }
 
 func (s *mirrorStream) copyReply(m any) {
@@ -265,29 +289,17 @@ func (s *mirrorStream) copyReply(m any) {
 	if !ok {
 		return
 	}
-	if !s.reserve(len(b)) {
-		return
-	}
-	if s.cfg.unordered {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if len(s.unordered) >= s.cfg.maxMessages {
-			s.abandon(AbandonMemoryBound)
-			return
-		}
-		s.unordered = append(s.unordered, b)
-		return
-	}
-	select {
-	case s.replies <- b:
-	default:
-		s.buffered.Add(-int64(len(b)))
+	if len(s.legacy) >= s.cfg.maxMessages {
+		s.mem.give(int64(len(b)))
 		s.abandon(AbandonCandidateBehind)
+		return
 	}
+	s.legacy <- legacyEvent{reply: b}
 }
 
-// encoded returns the wire bytes of the message just sent or received:
-// from the tap when there is one, else encoded again.
+// encoded returns the wire bytes of the message just sent or received,
+// within the stream's share of the memory budget: from the tap when there
+// is one, else encoded again.
 func (s *mirrorStream) encoded(m any, take func(*codecTap) []byte) ([]byte, bool) {
 	if s.tap != nil {
 		b := take(s.tap)
@@ -295,41 +307,67 @@ func (s *mirrorStream) encoded(m any, take func(*codecTap) []byte) ([]byte, bool
 	}
 	b, err := proto.Marshal(m.(proto.Message))
 	if err != nil {
-		panic(err)
+		s.fail(fmt.Sprintf("encoding a copy: %v", err))
+		return nil, false
 	}
-	return b, true
-}
-
-// finish hands the legacy stream's end to the comparison, once.
-func (s *mirrorStream) finish(err error) {
-	s.endOnce.Do(func() {
-		e := legacyEnd{err: err, dur: time.Since(s.start), canceled: err != nil && s.callerCtx.Err() != nil}
-		if s.cfg.compareHeader {
-			s.guard(func() { e.header, _ = s.ClientStream.Header() })
-		}
-		s.end <- e
-	})
-}
-
-// reserve counts n more buffered bytes, or abandons the comparison when
-// that passes the bound.
-func (s *mirrorStream) reserve(n int) bool {
-	if s.buffered.Add(int64(n)) > s.cfg.maxBytes {
-		s.buffered.Add(-int64(n))
-		s.abandon(AbandonMemoryBound)
-		return false
+	if b == nil {
+		b = []byte{} // an empty message stands apart from none
 	}
-	return true
+	return b, s.take(int64(len(b)))
 }
 
-// abandon gives up the comparison: nothing more is copied, and the
-// candidate stream is cancelled. The first reason stays.
+// take reserves n bytes of the stream's share of the memory budget, or
+// abandons the comparison.
+func (s *mirrorStream) take(n int64) bool {
+	if s.mem.take(n) {
+		return true
+	}
+	s.abandon(AbandonMemoryBound)
+	return false
+}
+
+// endLegacy queues the legacy stream's end.
+func (s *mirrorStream) endLegacy(err error) {
+	e := legacyEnd{side: side{done: true, err: err, dur: time.Since(s.start)}}
+	e.callerGone = err != nil && s.callerCtx.Err() != nil
+	if s.cfg.compareHeader && !e.callerGone && !s.ended.Load() {
+		// The stream is over: Header does not wait.
+		e.header, _ = s.ClientStream.Header()
+	}
+	s.pushEnd(e)
+}
+
+// pushEnd queues the legacy end, once, after the replies. When the caller
+// left or the call panicked there is nothing to compare with, and the
+// candidate is stopped at once.
+func (s *mirrorStream) pushEnd(e legacyEnd) {
+	if !s.ended.CompareAndSwap(false, true) {
+		return
+	}
+	s.legacy <- legacyEvent{end: &e} // its room is kept free
+	if e.callerGone || e.panicked {
+		// After the end is queued, so that whoever sees the
+		// cancellation finds it.
+		s.stopped.Store(true)
+		s.sendsOff.Store(true)
+		s.cancel()
+	}
+}
+
+// abandon gives up the comparison, unless it has ended: nothing more is
+// copied, and the candidate stream is cancelled. The first reason stays.
 func (s *mirrorStream) abandon(reason string) {
 	if s.reason.CompareAndSwap(nil, &reason) {
-		s.off.Store(true)
+		s.stopped.Store(true)
 		s.sendsOff.Store(true)
-		s.cancelCand()
+		s.cancel()
 	}
+}
+
+// fail abandons the comparison for a failure of ours.
+func (s *mirrorStream) fail(problem string) {
+	s.problem.CompareAndSwap(nil, &problem)
+	s.abandon(reasonInternal)
 }
 
 // guard runs f on the caller's path: a panic in it ends the comparison as
@@ -337,386 +375,8 @@ func (s *mirrorStream) abandon(reason string) {
 func (s *mirrorStream) guard(f func()) {
 	defer func() {
 		if v := recover(); v != nil {
-			problem := fmt.Sprintf("panic on the caller's path: %v", v)
-			s.problem.CompareAndSwap(nil, &problem)
-			s.abandon("internal_error")
+			s.fail(fmt.Sprintf("panic on the caller's path: %v", v))
 		}
 	}()
 	f()
-}
-
-// compare is the candidate goroutine of a stream: it opens the candidate
-// stream, feeds it, and compares its replies with the legacy ones as both
-// arrive, keeping only what one side has and the other not yet.
-func (s *mirrorStream) compare(ctx context.Context) (res result) {
-	res.streaming = true
-	defer func() {
-		s.off.Store(true)
-		s.sendsOff.Store(true)
-		res.legacyMsgs = int(s.received.Load())
-		if b := s.firstReq.Load(); b != nil {
-			req := s.reqType.New().Interface()
-			if proto.Unmarshal(*b, req) == nil {
-				res.req = req
-			}
-		}
-		if r := s.reason.Load(); r != nil {
-			res.diffs, res.truncated = nil, false
-			if p := s.problem.Load(); p != nil {
-				res.outcome, res.problem = parallelrunv1.Outcome_OUTCOME_INTERNAL_ERROR, *p
-			} else {
-				res.outcome, res.abandonReason = parallelrunv1.Outcome_OUTCOME_ABANDONED, *r
-			}
-		}
-	}()
-	defer s.cancelCand()
-	base := trace.ContextWithSpan(s.candBase, trace.SpanFromContext(ctx))
-	cctx, cancel, err := s.p.candidateContext(base, s.deadline, s.cfg)
-	if err != nil {
-		res.outcome, res.problem = parallelrunv1.Outcome_OUTCOME_INTERNAL_ERROR, err.Error()
-		return res
-	}
-	defer cancel()
-
-	c := streamComparer{s: s}
-	start := time.Now()
-	cs, err := s.p.candidate.NewStream(cctx, s.desc, s.method, s.opts...)
-	res.candStarted = true
-	if err != nil {
-		s.sendsOff.Store(true)
-		res.candErr = err
-	} else {
-		sent := make(chan struct{})
-		go s.feed(cctx, cs, sent)
-		defer func() {
-			cancel()
-			<-sent
-		}()
-		res.candErr = c.receive(cctx, cs)
-	}
-	res.candDur = time.Since(start)
-	res.candMsgs = c.candCount
-
-	// The candidate is done; the rest of the legacy stream is compared
-	// with nothing, until its end. When the candidate failed as a call
-	// (unreachable, out of time), the outcome will say so and the rest is
-	// only counted.
-	c.countOnly = res.candErr != nil && candidateFault(status.Code(res.candErr))
-	e, ok := c.legacyRest(cctx)
-	if !ok {
-		if s.reason.Load() == nil && s.callerCtx.Err() == nil {
-			s.abandon(AbandonLegacyUnfinished)
-		}
-		if s.reason.Load() == nil {
-			res.outcome = parallelrunv1.Outcome_OUTCOME_CALLER_CANCELED
-		}
-		return res
-	}
-	res.legacyErr, res.legacyDur, res.legacyKnown = e.err, e.dur, true
-	res.judgeStatus(s.cfg, e.canceled)
-	if res.outcome == parallelrunv1.Outcome_OUTCOME_UNSPECIFIED {
-		// A match or a mismatch: the replies count, and any difference of
-		// status comes after theirs.
-		c.finishUnordered()
-		if s.cfg.compareHeader {
-			c.compareHeader(e.header, cs)
-		}
-		for _, d := range res.diffs {
-			c.appendDiff(d)
-		}
-		res.diffs, res.truncated = c.diffs, c.truncated
-	}
-	res.settle()
-	return res
-}
-
-// feed sends the caller's messages to the candidate, in order, until the
-// caller closes its side or the candidate stream ends.
-func (s *mirrorStream) feed(ctx context.Context, cs grpc.ClientStream, done chan<- struct{}) {
-	defer close(done)
-	defer s.sendsOff.Store(true)
-	for {
-		select {
-		case it := <-s.sends:
-			if it.closeSend {
-				_ = cs.CloseSend()
-				return
-			}
-			s.buffered.Add(-int64(len(it.b)))
-			m := s.reqType.New().Interface()
-			if proto.Unmarshal(it.b, m) != nil {
-				continue
-			}
-			if cs.SendMsg(m) != nil {
-				return // the stream is over; RecvMsg tells how
-			}
-		case <-ctx.Done():
-			return
-		}
-	}
-}
-
-// streamComparer pairs the candidate's replies with the legacy ones by
-// position (or keeps them all, for unordered replies) and collects the
-// differences.
-type streamComparer struct {
-	s         *mirrorStream
-	candCount int
-	legacyPos int // legacy replies taken from the buffer
-	legacyEnd *legacyEnd
-	diffs     []protodiff.Difference
-	truncated bool
-	// Unordered candidate replies, kept until the end.
-	candAll []proto.Message
-	// countOnly: extra legacy replies are counted, not rendered.
-	countOnly bool
-}
-
-// receive reads the candidate's replies until its stream ends, comparing
-// each with the legacy reply at the same position. It returns the
-// candidate's final error (nil for OK).
-func (c *streamComparer) receive(ctx context.Context, cs grpc.ClientStream) error {
-	s := c.s
-	for {
-		m := s.respType.New().Interface()
-		if err := cs.RecvMsg(m); err != nil {
-			if err == io.EOF {
-				return nil
-			}
-			return err
-		}
-		c.candCount++
-		if s.cfg.unordered {
-			if !c.keep(m) {
-				return ctx.Err()
-			}
-		} else if legacy, ok := c.nextLegacy(ctx); ok {
-			c.add(c.candCount-1, s.cfg.differ.Diff(legacy, m))
-		} else if c.legacyEnd != nil {
-			c.add(c.candCount-1, protodiff.Diff(nil, m))
-		} else {
-			return ctx.Err() // stopped: abandoned, or out of time
-		}
-		if !s.desc.ServerStreams {
-			// gRPC has read the status along with the one reply.
-			return nil
-		}
-	}
-}
-
-// nextLegacy waits for the next legacy reply. It returns false when the
-// legacy stream has ended without one (c.legacyEnd is then set), or when
-// ctx ends.
-func (c *streamComparer) nextLegacy(ctx context.Context) (proto.Message, bool) {
-	s := c.s
-	if c.legacyEnd != nil {
-		return c.takeBuffered()
-	}
-	select {
-	case b := <-s.replies:
-		return c.decode(b), true
-	case e := <-s.end:
-		c.legacyEnd = &e
-		return c.takeBuffered()
-	case <-ctx.Done():
-	case <-s.callerCtx.Done():
-	}
-	// Stopped; what had arrived still counts.
-	select {
-	case b := <-s.replies:
-		return c.decode(b), true
-	default:
-		return nil, false
-	}
-}
-
-// takeBuffered takes a reply left in the buffer after the legacy end: the
-// caller's goroutine queues every reply before it sends the end.
-func (c *streamComparer) takeBuffered() (proto.Message, bool) {
-	select {
-	case b := <-c.s.replies:
-		return c.decode(b), true
-	default:
-		return nil, false
-	}
-}
-
-func (c *streamComparer) decode(b []byte) proto.Message {
-	c.s.buffered.Add(-int64(len(b)))
-	c.legacyPos++
-	m := c.s.respType.New().Interface()
-	if err := proto.Unmarshal(b, m); err != nil {
-		panic(fmt.Sprintf("decoding a copy of legacy reply %d: %v", c.legacyPos-1, err))
-	}
-	return m
-}
-
-// legacyRest takes the legacy replies the candidate did not match, up to
-// the legacy end. It returns false if the end does not come before ctx
-// ends or the caller gives up.
-func (c *streamComparer) legacyRest(ctx context.Context) (legacyEnd, bool) {
-	s := c.s
-	for {
-		if c.legacyEnd != nil {
-			for {
-				select {
-				case b := <-s.replies:
-					c.extraLegacy(b)
-				default:
-					return *c.legacyEnd, true
-				}
-			}
-		}
-		// What has arrived is taken before any reason to stop is heard:
-		// the candidate's deadline may well have passed already.
-		select {
-		case b := <-s.replies:
-			c.extraLegacy(b)
-			continue
-		case e := <-s.end:
-			c.legacyEnd = &e
-			continue
-		default:
-		}
-		select {
-		case b := <-s.replies:
-			c.extraLegacy(b)
-		case e := <-s.end:
-			c.legacyEnd = &e
-		case <-s.callerCtx.Done():
-			// The caller gave up; its end may be queued already.
-			select {
-			case e := <-s.end:
-				c.legacyEnd = &e
-			default:
-				return legacyEnd{}, false
-			}
-		case <-ctx.Done():
-			return legacyEnd{}, false
-		}
-	}
-}
-
-// extraLegacy records a legacy reply the candidate has no counterpart
-// for. Past the limit of differences it is only counted: rendering it would
-// be thrown away.
-func (c *streamComparer) extraLegacy(b []byte) {
-	if c.countOnly || len(c.diffs) >= MaxStreamDifferences {
-		c.s.buffered.Add(-int64(len(b)))
-		c.legacyPos++
-		c.truncated = true
-		return
-	}
-	m := c.decode(b)
-	c.add(c.legacyPos-1, protodiff.Diff(m, nil))
-}
-
-// keep holds a candidate reply for an unordered comparison, within the
-// bounds.
-func (c *streamComparer) keep(m proto.Message) bool {
-	if len(c.candAll) >= c.s.cfg.maxMessages || !c.s.reserve(proto.Size(m)) {
-		c.s.abandon(AbandonMemoryBound)
-		return false
-	}
-	c.candAll = append(c.candAll, m)
-	return true
-}
-
-// finishUnordered matches the kept replies as multisets.
-func (c *streamComparer) finishUnordered() {
-	if !c.s.cfg.unordered {
-		return
-	}
-	c.s.mu.Lock()
-	kept := c.s.unordered
-	c.s.mu.Unlock()
-	used := make([]bool, len(c.candAll))
-	for i, b := range kept {
-		lm := c.s.respType.New().Interface()
-		if err := proto.Unmarshal(b, lm); err != nil {
-			panic(fmt.Sprintf("decoding a copy of legacy reply %d: %v", i, err))
-		}
-		found := false
-		for j, cm := range c.candAll {
-			if !used[j] && c.s.cfg.differ.Diff(lm, cm).Equal() {
-				used[j], found = true, true
-				break
-			}
-		}
-		if !found {
-			c.add(i, protodiff.Diff(lm, nil))
-		}
-	}
-	for j, cm := range c.candAll {
-		if !used[j] {
-			c.add(j, protodiff.Diff(nil, cm))
-		}
-	}
-}
-
-// compareHeader compares the response headers, but for the keys that
-// differ by nature.
-func (c *streamComparer) compareHeader(legacy metadata.MD, cs grpc.ClientStream) {
-	if cs == nil {
-		return
-	}
-	cand, err := cs.Header()
-	if err != nil {
-		return
-	}
-	keys := map[string]bool{}
-	for k := range legacy {
-		keys[k] = true
-	}
-	for k := range cand {
-		keys[k] = true
-	}
-	var sorted []string
-	for k := range keys {
-		if k != "content-type" && !strings.HasPrefix(k, "grpc-") {
-			sorted = append(sorted, k)
-		}
-	}
-	slices.Sort(sorted)
-	for _, k := range sorted {
-		l, r := strings.Join(legacy.Get(k), ","), strings.Join(cand.Get(k), ",")
-		if l == r {
-			continue
-		}
-		kind := protodiff.Changed
-		switch {
-		case len(legacy.Get(k)) == 0:
-			kind = protodiff.Added
-		case len(cand.Get(k)) == 0:
-			kind = protodiff.Removed
-		}
-		c.appendDiff(protodiff.Difference{Path: HeaderPath + "[" + strconv.Quote(k) + "]", Field: HeaderPath, Kind: kind, Legacy: l, Candidate: r})
-	}
-}
-
-// HeaderPath is the path of differences in response header metadata, as
-// in `grpc-header["x-pricing-version"]`.
-const HeaderPath = "grpc-header"
-
-// add records the differences of the replies at position i, their paths
-// prefixed with it: `[3].price.units`.
-func (c *streamComparer) add(i int, r protodiff.Result) {
-	prefix := "[" + strconv.Itoa(i) + "]"
-	for _, d := range r.Differences {
-		if d.Path == "" {
-			d.Path = prefix
-		} else {
-			d.Path = prefix + "." + d.Path
-		}
-		c.appendDiff(d)
-	}
-	c.truncated = c.truncated || r.Truncated
-}
-
-func (c *streamComparer) appendDiff(d protodiff.Difference) {
-	if len(c.diffs) >= MaxStreamDifferences {
-		c.truncated = true
-		return
-	}
-	c.diffs = append(c.diffs, d)
 }

@@ -255,7 +255,7 @@ func TestStreamCandidateStalls(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, envConfig{legacyServer: lister(flat(10), all, nil), candidateServer: stall, opts: []interceptor.Option{
-				interceptor.WithMethod("*", interceptor.MethodConfig{Timeout: 300 * time.Millisecond, MaxStreamMessages: 16}),
+				interceptor.WithMethod("*", interceptor.MethodConfig{SampleRate: 1, Timeout: 300 * time.Millisecond, MaxStreamMessages: 16}),
 			}})
 			// The stalled candidate cannot finish before the caller has the
 			// whole legacy stream: the caller does not wait for it.
@@ -284,7 +284,7 @@ func TestStreamCallerCancels(t *testing.T) {
 		}
 	}}
 	e := newEnv(t, envConfig{legacyServer: endless, candidateServer: endless, opts: []interceptor.Option{
-		interceptor.WithMethod("*", interceptor.MethodConfig{Timeout: 5 * time.Second}),
+		interceptor.WithMethod("*", interceptor.MethodConfig{SampleRate: 1, Timeout: 5 * time.Second}),
 	}})
 	ctx, cancel := context.WithCancel(context.Background())
 	stream, err := e.client.ListQuotes(ctx, &pb.ListQuotesRequest{})
@@ -310,7 +310,7 @@ func TestStreamCallerCancels(t *testing.T) {
 
 func TestStreamCallerLeavesWithoutCancel(t *testing.T) {
 	e := newEnv(t, envConfig{legacyServer: lister(flat(10), all, nil), candidateServer: lister(flat(10), all, nil), opts: []interceptor.Option{
-		interceptor.WithMethod("*", interceptor.MethodConfig{Timeout: 200 * time.Millisecond}),
+		interceptor.WithMethod("*", interceptor.MethodConfig{SampleRate: 1, Timeout: 200 * time.Millisecond}),
 	}})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -340,7 +340,7 @@ func TestUnorderedReplies(t *testing.T) {
 	}}
 	for _, unordered := range []bool{true, false} {
 		e := newEnv(t, envConfig{legacyServer: lister(flat(10), all, nil), candidateServer: reversed, opts: []interceptor.Option{
-			interceptor.WithMethod("*", interceptor.MethodConfig{UnorderedReplies: unordered}),
+			interceptor.WithMethod("*", interceptor.MethodConfig{SampleRate: 1, UnorderedReplies: unordered}),
 		}})
 		if _, err := list(t, e.client, ctxTimeout(t), 4); err != nil {
 			t.Fatal(err)
@@ -367,7 +367,7 @@ func TestStreamHeaderCompared(t *testing.T) {
 		return s
 	}
 	e := newEnv(t, envConfig{legacyServer: withHeader("1"), candidateServer: withHeader("2"), opts: []interceptor.Option{
-		interceptor.WithMethod("*", interceptor.MethodConfig{CompareHeader: true}),
+		interceptor.WithMethod("*", interceptor.MethodConfig{SampleRate: 1, CompareHeader: true}),
 	}})
 	if _, err := list(t, e.client, ctxTimeout(t), 2); err != nil {
 		t.Fatal(err)
@@ -399,7 +399,7 @@ func TestLongStreamMemoryBound(t *testing.T) {
 		}}
 	}
 	e := newEnv(t, envConfig{legacyServer: big(), candidateServer: big(), opts: []interceptor.Option{
-		interceptor.WithMethod("*", interceptor.MethodConfig{Timeout: time.Minute, MaxStreamBytes: 4 << 20}),
+		interceptor.WithMethod("*", interceptor.MethodConfig{SampleRate: 1, Timeout: time.Minute, MaxStreamBytes: 4 << 20}),
 	}})
 	const n = 100_000
 	stream, err := e.client.ListQuotes(ctxTimeout(t), &pb.ListQuotesRequest{Count: n})

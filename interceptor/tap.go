@@ -1,6 +1,7 @@
 package interceptor
 
 import (
+	"errors"
 	"sync/atomic"
 
 	"google.golang.org/grpc"
@@ -20,6 +21,10 @@ import (
 // sees the same content-type as without it.
 type codecTap struct {
 	inner encoding.CodecV2
+	// take reserves the budget for a copy of n bytes before it is made; a
+	// copy it refuses is not made (and denied is set). nil: no bound.
+	take   func(n int64) bool
+	denied bool
 	// Switches that turn the copies off; nil means on. Set before the
 	// call sends or receives anything.
 	sendsOff, recvOff *atomic.Bool
@@ -55,17 +60,25 @@ func newCodecTap(opts []grpc.CallOption) *codecTap {
 
 func (t *codecTap) Marshal(v any) (mem.BufferSlice, error) {
 	out, err := t.inner.Marshal(v)
-	if err == nil && !t.recvOnly && on(t.sendsOff) {
+	if err == nil && !t.recvOnly && on(t.sendsOff) && t.allowed(out.Len()) {
 		t.sent = t.copyOut(out, &t.sendSlab)
 	}
 	return out, err
 }
 
 func (t *codecTap) Unmarshal(data mem.BufferSlice, v any) error {
-	if on(t.recvOff) {
+	if on(t.recvOff) && t.allowed(data.Len()) {
 		t.recvd = t.copyOut(data, &t.recvSlab)
 	}
 	return t.inner.Unmarshal(data, v)
+}
+
+func (t *codecTap) allowed(n int) bool {
+	if t.take == nil || t.take(int64(n)) {
+		return true
+	}
+	t.denied = true
+	return false
 }
 
 func on(off *atomic.Bool) bool { return off == nil || !off.Load() }
@@ -77,6 +90,42 @@ func (t *codecTap) decode(b []byte, m proto.Message) error {
 
 // Name is empty on purpose; see the type's comment.
 func (t *codecTap) Name() string { return "" }
+
+// boundedCodec is the connection's proto codec with a bound: a message it
+// receives is decoded only if its size fits in the comparison's share of
+// the memory budget. It stands on candidate calls, whose replies are held
+// until the legacy reply is there to compare with.
+type boundedCodec struct {
+	inner encoding.CodecV2
+	take  func(n int64) bool
+	over  bool // a reply did not fit
+}
+
+var _ encoding.CodecV2 = (*boundedCodec)(nil)
+
+var errOverBudget = errors.New("interceptor: the reply does not fit in the memory budget")
+
+// newBoundedCodec returns nil when the call chose a codec of its own.
+func newBoundedCodec(opts []grpc.CallOption, take func(n int64) bool) *boundedCodec {
+	t := newCodecTap(opts)
+	if t == nil {
+		return nil
+	}
+	return &boundedCodec{inner: t.inner, take: take}
+}
+
+func (c *boundedCodec) Marshal(v any) (mem.BufferSlice, error) { return c.inner.Marshal(v) }
+
+func (c *boundedCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	if !c.take(int64(data.Len())) {
+		c.over = true
+		return errOverBudget
+	}
+	return c.inner.Unmarshal(data, v)
+}
+
+// Name is empty on purpose, as the tap's.
+func (c *boundedCodec) Name() string { return "" }
 
 // Slab sizes: copies up to slabMax bytes are cut from slabs of slabSize.
 const (

@@ -3,7 +3,6 @@ package interceptor
 import (
 	"context"
 	"strings"
-	"sync"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -36,9 +35,11 @@ const (
 	LegacyMessagesKey    = attribute.Key("parallelrun.legacy.messages")
 	CandidateMessagesKey = attribute.Key("parallelrun.candidate.messages")
 	AbandonReasonKey     = attribute.Key("parallelrun.abandon_reason")
+	IncompleteKey        = attribute.Key("parallelrun.incomplete")
 )
 
-// Reasons a call is not mirrored, the values of [ReasonKey].
+// Reasons a call is not mirrored, the values of [ReasonKey] on
+// parallelrun.skipped.
 const (
 	ReasonUnconfigured       = "unconfigured"
 	ReasonDisabled           = "disabled"
@@ -49,8 +50,14 @@ const (
 	ReasonLegacyStreamFailed = "legacy_stream_failed" // the legacy stream did not open
 )
 
-// Reasons a stream comparison is abandoned, the values of
-// [AbandonReasonKey].
+// Reasons a call is dropped, the values of [ReasonKey] on
+// parallelrun.comparisons with outcome dropped.
+const (
+	ReasonMaxInFlight  = "max_in_flight"
+	ReasonMemoryBudget = "memory_budget"
+)
+
+// Reasons a comparison is abandoned, the values of [AbandonReasonKey].
 const (
 	AbandonCandidateBehind  = "candidate_behind"
 	AbandonMemoryBound      = "memory_bound"
@@ -60,25 +67,35 @@ const (
 // DifferenceEvent is the name of the span event of one difference.
 const DifferenceEvent = "parallelrun.difference"
 
+// OtherMethod is the rpc.method of calls to methods that are not
+// configured, as OpenTelemetry's conventions name methods an
+// instrumentation does not recognise: the names of such calls are not
+// bounded, and neither would the metrics be.
+const OtherMethod = "_OTHER"
+
 type telemetry struct {
 	tracer      trace.Tracer
 	comparisons metric.Int64Counter
 	differences metric.Int64Counter
+	incomplete  metric.Int64Counter
 	skipped     metric.Int64Counter
 	legacyDur   metric.Float64Histogram
 	candDur     metric.Float64Histogram
 	sinkErrors  metric.Int64Counter
 	reportsLost metric.Int64Counter
 
-	// Attribute sets per method, built once: metrics on the caller's path
-	// (skipped and dropped calls) then cost no allocation.
-	methods sync.Map // string -> *methodAttrs
+	// other counts the calls to methods that are not configured.
+	other *methodAttrs
 }
 
+// methodAttrs are a method's attribute sets, built once per configured
+// method, so that counting on the caller's path (skipped and dropped
+// calls) allocates nothing.
 type methodAttrs struct {
-	name     string // pkg.Service/Method
+	name     string // pkg.Service/Method, rpc.method
 	method   attribute.KeyValue
 	skipped  map[string]metric.MeasurementOption
+	dropped  map[string]metric.MeasurementOption
 	outcomes map[parallelrunv1.Outcome]metric.MeasurementOption
 	opt      metric.MeasurementOption
 }
@@ -91,7 +108,7 @@ func newTelemetry(tp trace.TracerProvider, mp metric.MeterProvider) (*telemetry,
 		mp = otel.GetMeterProvider()
 	}
 	m := mp.Meter(scope)
-	t := &telemetry{tracer: tp.Tracer(scope)}
+	t := &telemetry{tracer: tp.Tracer(scope), other: newMethodAttrs(OtherMethod)}
 	var err error
 	if t.comparisons, err = m.Int64Counter("parallelrun.comparisons",
 		metric.WithDescription("Mirrored calls by outcome."), metric.WithUnit("{call}")); err != nil {
@@ -100,6 +117,11 @@ func newTelemetry(tp trace.TracerProvider, mp metric.MeterProvider) (*telemetry,
 	if t.differences, err = m.Int64Counter("parallelrun.differences",
 		metric.WithDescription("Field differences between legacy and candidate replies, by index-free field path."),
 		metric.WithUnit("{difference}")); err != nil {
+		return nil, err
+	}
+	if t.incomplete, err = m.Int64Counter("parallelrun.incomplete",
+		metric.WithDescription("Comparisons of replies that stopped at a limit of protodiff before comparing everything, by limit."),
+		metric.WithUnit("{call}")); err != nil {
 		return nil, err
 	}
 	if t.skipped, err = m.Int64Counter("parallelrun.skipped",
@@ -126,27 +148,37 @@ func newTelemetry(tp trace.TracerProvider, mp metric.MeterProvider) (*telemetry,
 	return t, nil
 }
 
-func (t *telemetry) method(fullMethod string) *methodAttrs {
-	if a, ok := t.methods.Load(fullMethod); ok {
-		return a.(*methodAttrs)
-	}
-	name := strings.TrimPrefix(fullMethod, "/")
+// methodName is a gRPC full method name ("/pkg.Service/Method") in
+// OpenTelemetry's form, rpc.method ("pkg.Service/Method"), which every
+// span, metric and report uses.
+func methodName(fullMethod string) string { return strings.TrimPrefix(fullMethod, "/") }
+
+func newMethodAttrs(name string) *methodAttrs {
 	a := &methodAttrs{name: name, method: semconv.RPCMethod(name),
-		skipped: map[string]metric.MeasurementOption{}, outcomes: map[parallelrunv1.Outcome]metric.MeasurementOption{}}
+		skipped:  map[string]metric.MeasurementOption{},
+		dropped:  map[string]metric.MeasurementOption{},
+		outcomes: map[parallelrunv1.Outcome]metric.MeasurementOption{}}
 	a.opt = metric.WithAttributeSet(attribute.NewSet(semconv.RPCSystemNameGRPC, a.method))
 	for _, r := range []string{ReasonUnconfigured, ReasonDisabled, ReasonSampledOut, ReasonSkipOption, ReasonClosed, ReasonNotProto, ReasonLegacyStreamFailed} {
 		a.skipped[r] = metric.WithAttributeSet(attribute.NewSet(semconv.RPCSystemNameGRPC, a.method, ReasonKey.String(r)))
+	}
+	dropped := OutcomeKey.String(sink.OutcomeName(parallelrunv1.Outcome_OUTCOME_DROPPED))
+	for _, r := range []string{ReasonMaxInFlight, ReasonMemoryBudget} {
+		a.dropped[r] = metric.WithAttributeSet(attribute.NewSet(semconv.RPCSystemNameGRPC, a.method, dropped, ReasonKey.String(r)))
 	}
 	for o := range parallelrunv1.Outcome_name {
 		outcome := parallelrunv1.Outcome(o)
 		a.outcomes[outcome] = metric.WithAttributeSet(attribute.NewSet(semconv.RPCSystemNameGRPC, a.method, OutcomeKey.String(sink.OutcomeName(outcome))))
 	}
-	actual, _ := t.methods.LoadOrStore(fullMethod, a)
-	return actual.(*methodAttrs)
+	return a
 }
 
 func (t *telemetry) skip(ctx context.Context, a *methodAttrs, reason string) {
 	t.skipped.Add(ctx, 1, a.skipped[reason])
+}
+
+func (t *telemetry) drop(ctx context.Context, a *methodAttrs, reason string) {
+	t.comparisons.Add(ctx, 1, a.dropped[reason])
 }
 
 func (t *telemetry) outcome(ctx context.Context, a *methodAttrs, o parallelrunv1.Outcome) {

@@ -3,6 +3,7 @@ package interceptor
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 
 	"google.golang.org/grpc"
@@ -24,75 +25,99 @@ func (p *ParallelRun) unary(ctx context.Context, method string, req, reply any, 
 	if c == nil {
 		return invoker(ctx, method, req, reply, cc, opts...)
 	}
-	start := time.Now()
+	returned := false
+	defer func() {
+		if !returned {
+			// A panic below us (an interceptor, the codec, the invoker):
+			// it goes on to the caller untouched, and the comparison
+			// must not wait for a reply that will never come.
+			c.legacyPanicked()
+		}
+	}()
 	err := invoker(ctx, method, req, reply, cc, legacyOpts...)
-	c.finishLegacy(ctx, reply, err, time.Since(start))
+	returned = true
+	c.finishLegacy(ctx, reply, err)
 	return err
 }
 
-// unaryCall is one mirrored unary call, shared by the caller's goroutine
-// (which sends the legacy result) and the candidate goroutine.
+// unaryCall is one mirrored unary call. The caller's goroutine builds it
+// and sends the legacy result, once, into a buffer; the candidate
+// goroutine owns everything else.
 type unaryCall struct {
 	p         *ParallelRun
-	method    string
-	cfg       *methodConfig
+	method    string // as gRPC names it: /pkg.Service/Method
+	e         *methodEntry
+	mem       *allowance
 	req       proto.Message // our own copy
 	replyType protoreflect.MessageType
-	tap       *codecTap // nil: the reply is cloned
+	tap       *codecTap // on the legacy call; nil: the reply is cloned
 	opts      []grpc.CallOption
+	parent    context.Context // the caller's, without its cancellation
 	deadline  time.Time
-	legacy    chan legacyResult // buffered: the caller never waits
+	start     time.Time
+	// cancel ends the candidate call early: when the caller gives up or
+	// the legacy call panics, there is nothing left to compare with.
+	cancel context.CancelFunc
+	legacy chan legacyResult // buffered: the caller never waits
 }
 
 type legacyResult struct {
-	reply      proto.Message // a copy, or
-	replyBytes []byte        // the reply's wire bytes, from the tap; both nil on error
-	err        error
-	dur        time.Duration
-	ctxErr     error // the caller's context had ended
-	panic      any   // copying the reply failed
+	side
+	callerGone bool
+	panicked   bool
+	overBudget bool          // the reply did not fit in the memory budget
+	problem    string        // copying the reply failed
+	reply      proto.Message // a clone, or
+	replyBytes []byte        // the reply's wire bytes, from the tap
 }
 
 // startUnary decides whether to mirror and, if so, copies the request and
 // starts the candidate goroutine. It returns nil when the call is not
 // mirrored. Whatever goes wrong here, the caller's call goes on.
 func (p *ParallelRun) startUnary(ctx context.Context, method string, req, reply any, mode callMode, opts []grpc.CallOption) (c *unaryCall, legacyOpts []grpc.CallOption) {
-	attrs := p.tel.method(method)
-	acquired := false
+	var e *methodEntry
+	var mem *allowance
 	defer func() {
 		if v := recover(); v != nil {
-			if acquired {
-				<-p.slots
+			if mem != nil {
+				mem.close()
+				p.adm.leave()
+			}
+			attrs := p.tel.other
+			if e != nil {
+				attrs = e.attrs
 			}
 			p.tel.outcome(ctx, attrs, parallelrunv1.Outcome_OUTCOME_INTERNAL_ERROR)
-			p.onError(fmt.Errorf("interceptor: %s: panic before the candidate call: %v", method, v))
+			p.onError(fmt.Errorf("interceptor: %s: panic before the candidate call: %v", methodName(method), v))
 			c, legacyOpts = nil, nil
 		}
 	}()
-	cfg := p.admit(ctx, attrs, method, mode)
-	if cfg == nil {
+	if e = p.admit(ctx, method, mode); e == nil {
 		return nil, nil
 	}
 	reqMsg, ok1 := req.(proto.Message)
 	replyMsg, ok2 := reply.(proto.Message)
 	if !ok1 || !ok2 {
-		p.tel.skip(ctx, attrs, ReasonNotProto)
+		p.tel.skip(ctx, e.attrs, ReasonNotProto)
 		return nil, nil
 	}
-	if acquired = p.acquire(ctx, attrs); !acquired {
+	if mem = p.enter(ctx, e, int64(proto.Size(reqMsg)), p.adm.budget); mem == nil {
 		return nil, nil
 	}
 	c = &unaryCall{
 		p:      p,
 		method: method,
-		cfg:    cfg,
+		e:      e,
+		mem:    mem,
 		// The types are read now: once the legacy call runs, the reply is
 		// being written.
 		replyType: replyMsg.ProtoReflect().Type(),
 		req:       proto.Clone(reqMsg),
 		opts:      candidateCallOptions(opts),
 		legacy:    make(chan legacyResult, 1),
+		start:     time.Now(),
 	}
+	c.parent, c.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	legacyOpts = opts
 	if c.tap = newCodecTap(opts); c.tap != nil {
 		// The reply's bytes are tapped as gRPC decodes them: no clone on
@@ -100,71 +125,129 @@ func (p *ParallelRun) startUnary(ctx context.Context, method string, req, reply 
 		// call starts at once instead of waiting for gRPC to encode it,
 		// which measured better at the tail for small requests.
 		c.tap.recvOnly = true
+		c.tap.take = mem.take
 		legacyOpts = append(opts[:len(opts):len(opts)], grpc.ForceCodecV2(c.tap))
 	}
 	c.deadline, _ = ctx.Deadline()
-	go p.runComparison(ctx, callInfo{method: method, attrs: attrs}, c.compare)
+	go c.run()
 	return c, legacyOpts
 }
 
-// finishLegacy hands the legacy outcome to the candidate goroutine, with a
+// finishLegacy hands the legacy result to the candidate goroutine, with a
 // copy of the reply, since the caller owns it once the call returns: the
 // tapped wire bytes, or a clone.
-func (c *unaryCall) finishLegacy(ctx context.Context, reply any, err error, dur time.Duration) {
-	r := legacyResult{err: err, dur: dur, ctxErr: ctx.Err()}
-	func() {
-		defer func() { r.panic = recover() }()
-		if err != nil {
-			return
-		}
-		if c.tap != nil {
-			r.replyBytes = c.tap.takeReceived()
-		}
-		if r.replyBytes == nil {
-			r.reply = proto.Clone(reply.(proto.Message))
-		}
-	}()
+func (c *unaryCall) finishLegacy(ctx context.Context, reply any, err error) {
+	r := legacyResult{side: side{done: true, err: err, dur: time.Since(c.start)}}
+	r.callerGone = err != nil && ctx.Err() != nil
+	if err == nil {
+		func() {
+			defer func() {
+				if v := recover(); v != nil {
+					r.problem = fmt.Sprintf("panic copying the legacy reply: %v", v)
+				}
+			}()
+			switch {
+			case c.tap != nil && c.tap.denied:
+				r.overBudget = true
+			case c.tap != nil && c.tap.recvd != nil:
+				r.replyBytes = c.tap.takeReceived()
+			default:
+				m := reply.(proto.Message)
+				if !c.mem.take(int64(proto.Size(m))) {
+					r.overBudget = true
+					return
+				}
+				r.reply = proto.Clone(m)
+			}
+		}()
+	}
+	if r.callerGone || r.overBudget {
+		c.cancel()
+	}
 	c.legacy <- r
 }
 
-func (c *unaryCall) compare(ctx context.Context) (res result) {
-	res.req = c.req
-	cctx, cancel, err := c.p.candidateContext(context.WithoutCancel(ctx), c.deadline, c.cfg)
-	if err != nil {
-		c.takeLegacy(&res)
-		res.outcome, res.problem = parallelrunv1.Outcome_OUTCOME_INTERNAL_ERROR, err.Error()
-		return res
-	}
-	candReply := c.replyType.New().Interface()
-	start := time.Now()
-	res.candErr = c.p.candidate.Invoke(cctx, c.method, c.req, candReply, c.opts...)
-	res.candDur = time.Since(start)
-	res.candStarted = true
-	cancel()
-	l := c.takeLegacy(&res)
-	switch {
-	case l.panic != nil:
-		res.outcome, res.problem = parallelrunv1.Outcome_OUTCOME_INTERNAL_ERROR, fmt.Sprintf("panic copying the legacy reply: %v", l.panic)
-	case res.judgeStatus(c.cfg, l.err != nil && l.ctxErr != nil):
-		legacyReply := l.reply
-		if legacyReply == nil {
-			legacyReply = c.replyType.New().Interface()
-			if err := c.tap.decode(l.replyBytes, legacyReply); err != nil {
-				panic(fmt.Sprintf("decoding a copy of the legacy reply: %v", err))
-			}
-		}
-		r := c.cfg.differ.Diff(legacyReply, candReply)
-		res.diffs, res.truncated = r.Differences, r.Truncated
-	}
-	res.settle()
-	return res
+func (c *unaryCall) legacyPanicked() {
+	c.cancel()
+	c.legacy <- legacyResult{panicked: true}
 }
 
-// takeLegacy waits for the legacy result. The caller's goroutine sends it
-// exactly once, into a buffer: if this goroutine fails before it reads,
-// nobody waits.
-func (c *unaryCall) takeLegacy(res *result) legacyResult {
-	l := <-c.legacy
-	res.legacyErr, res.legacyDur, res.legacyKnown = l.err, l.dur, true
-	return l
+// run is the candidate goroutine: it calls the candidate, waits for the
+// legacy result, compares, and records the outcome.
+func (c *unaryCall) run() {
+	p := c.p
+	defer p.adm.leave()
+	defer c.mem.close()
+	defer c.cancel()
+	var f facts
+	var l legacyResult
+	func() {
+		defer func() {
+			if v := recover(); v != nil {
+				f.internal = fmt.Sprintf("panic: %v", v)
+			}
+		}()
+		candReply := c.compare(&f)
+		l = <-c.legacy
+		f.legacy, f.callerGone, f.legacyPanicked = l.side, l.callerGone, l.panicked
+		switch {
+		case f.internal != "":
+		case l.problem != "":
+			f.internal = l.problem
+		case l.overBudget:
+			f.abandoned = AbandonMemoryBound
+		case l.done && f.candidate.done && l.err == nil && f.candidate.err == nil && f.abandoned == "":
+			c.diff(&f, l, candReply)
+		}
+	}()
+	if f.internal != "" && !f.legacy.done && !f.legacyPanicked {
+		// A failure of ours before the legacy result was read: it still
+		// comes, and the report should have it.
+		l = <-c.legacy
+		f.legacy, f.legacyPanicked = l.side, l.panicked
+	}
+	// Replies are compared only when both calls succeeded, so a status
+	// difference is never one too many.
+	v := decide(&f, c.e.cfg.compareMessage, math.MaxInt)
+	p.record(c.parent, c.e, c.start, false, &f, v, sent{request: c.req})
+}
+
+// compare calls the candidate and records its side; it returns the reply.
+func (c *unaryCall) compare(f *facts) proto.Message {
+	cctx, cancel, err := c.p.candidateContext(c.parent, c.deadline, c.e.cfg)
+	if err != nil {
+		f.internal = err.Error()
+		return nil
+	}
+	defer cancel()
+	opts := c.opts
+	bounded := newBoundedCodec(opts, c.mem.take)
+	if bounded != nil {
+		opts = append(opts[:len(opts):len(opts)], grpc.ForceCodecV2(bounded))
+	}
+	reply := c.replyType.New().Interface()
+	start := time.Now()
+	err = c.p.candidate.Invoke(cctx, c.method, c.req, reply, opts...)
+	f.candidate = side{done: true, err: err, dur: time.Since(start)}
+	switch {
+	case bounded != nil && bounded.over:
+		f.abandoned = AbandonMemoryBound
+	case bounded == nil && err == nil && !c.mem.take(int64(proto.Size(reply))):
+		f.abandoned = AbandonMemoryBound
+	}
+	return reply
+}
+
+// diff compares the two replies, both calls having succeeded.
+func (c *unaryCall) diff(f *facts, l legacyResult, candReply proto.Message) {
+	legacyReply := l.reply
+	if legacyReply == nil {
+		legacyReply = c.replyType.New().Interface()
+		if err := c.tap.decode(l.replyBytes, legacyReply); err != nil {
+			f.internal = fmt.Sprintf("decoding a copy of the legacy reply: %v", err)
+			return
+		}
+	}
+	r := c.e.cfg.differ.Diff(legacyReply, candReply)
+	f.diffs, f.truncated, f.incomplete = r.Differences, r.Truncated, incompleteOf(r)
 }

@@ -21,14 +21,15 @@ const (
 func MethodOptions() []interceptor.Option {
 	return []interceptor.Option{
 		interceptor.WithMethod(QuoteMethod, interceptor.MethodConfig{
-			Timeout: 2 * time.Second,
+			SampleRate: 1,
+			Timeout:    2 * time.Second,
 			Diff: []protodiff.Option{
 				protodiff.WithIgnoredPaths("quote_id", "computed_at"),
 				protodiff.WithListKey("lines", "sku"),
 			},
 			CompareStatusMessage: true,
 		}),
-		interceptor.WithMethod(ListPricesMethod, interceptor.MethodConfig{Timeout: 5 * time.Second}),
-		interceptor.WithMethod(BasketMethod, interceptor.MethodConfig{Timeout: 5 * time.Second, CompareStatusMessage: true}),
+		interceptor.WithMethod(ListPricesMethod, interceptor.MethodConfig{SampleRate: 1, Timeout: 5 * time.Second}),
+		interceptor.WithMethod(BasketMethod, interceptor.MethodConfig{SampleRate: 1, Timeout: 5 * time.Second, CompareStatusMessage: true}),
 	}
 }

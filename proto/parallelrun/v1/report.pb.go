@@ -40,7 +40,8 @@ const (
 	// The candidate could not be compared for a reason outside its logic:
 	// unreachable, our timeout, cancellation.
 	Outcome_OUTCOME_CANDIDATE_ERROR Outcome = 3
-	// Not mirrored: the limit of calls in flight was reached.
+	// Not mirrored: the limit of calls in flight, or the memory budget for
+	// comparisons, was reached.
 	Outcome_OUTCOME_DROPPED Outcome = 4
 	// Our own code failed (a panic in a comparison or a hook), recovered.
 	Outcome_OUTCOME_INTERNAL_ERROR Outcome = 5
@@ -48,12 +49,13 @@ const (
 	// (for a stream: before its end, or it stopped reading): there is nothing
 	// to compare with.
 	Outcome_OUTCOME_CALLER_CANCELED Outcome = 6
-	// Streams only: the comparison was given up half-way, for the reason in
-	// abandon_reason; the legacy stream went on untouched.
+	// The comparison was given up half-way, for the reason in
+	// abandon_reason (a stream's candidate fell too far behind, or a copy did
+	// not fit in the memory budget); the legacy call went on untouched.
 	Outcome_OUTCOME_ABANDONED Outcome = 7
-	// The legacy call failed as a call (unreachable, cancelled, out of time)
-	// and the candidate's did not fail alike: there is no legacy answer to
-	// hold the candidate to.
+	// The legacy call failed as a call (unreachable, cancelled, out of time,
+	// or a panic below the parallel run) and the candidate's did not fail
+	// alike: there is no legacy answer to hold the candidate to.
 	Outcome_OUTCOME_LEGACY_ERROR Outcome = 8
 )
 
@@ -305,7 +307,8 @@ func (x *Status) GetMessage() string {
 // Report describes one mirrored call.
 type Report struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Full method name: /package.Service/Method.
+	// The method's fully-qualified name, as OpenTelemetry's rpc.method:
+	// package.Service/Method.
 	Method      string        `protobuf:"bytes,1,opt,name=method,proto3" json:"method,omitempty"`
 	Outcome     Outcome       `protobuf:"varint,2,opt,name=outcome,proto3,enum=parallelrun.v1.Outcome" json:"outcome,omitempty"`
 	Differences []*Difference `protobuf:"bytes,3,rep,name=differences,proto3" json:"differences,omitempty"`
@@ -320,8 +323,9 @@ type Report struct {
 	TraceId string                 `protobuf:"bytes,9,opt,name=trace_id,json=traceId,proto3" json:"trace_id,omitempty"`
 	SpanId  string                 `protobuf:"bytes,10,opt,name=span_id,json=spanId,proto3" json:"span_id,omitempty"`
 	Time    *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=time,proto3" json:"time,omitempty"`
-	// The request, with sensitive fields cleared, to reproduce the call.
-	// Unset when it was larger than the configured limit.
+	// The request of a unary or server-streaming call, with sensitive fields
+	// cleared, to reproduce the call. Unset when it was larger than the
+	// configured limit.
 	Request *anypb.Any `protobuf:"bytes,12,opt,name=request,proto3" json:"request,omitempty"`
 	// The request was left out for its size.
 	RequestOmitted bool `protobuf:"varint,13,opt,name=request_omitted,json=requestOmitted,proto3" json:"request_omitted,omitempty"`
@@ -331,10 +335,22 @@ type Report struct {
 	LegacyMessages    int64 `protobuf:"varint,15,opt,name=legacy_messages,json=legacyMessages,proto3" json:"legacy_messages,omitempty"`
 	CandidateMessages int64 `protobuf:"varint,16,opt,name=candidate_messages,json=candidateMessages,proto3" json:"candidate_messages,omitempty"`
 	// For OUTCOME_ABANDONED: "candidate_behind" (the candidate fell more
-	// messages behind than buffered), "memory_bound" (the stream outgrew the
-	// bytes buffered for comparison) or "legacy_unfinished" (the legacy stream
-	// was still open at the candidate's deadline).
+	// messages behind than buffered), "memory_bound" (a copy did not fit in
+	// the stream's bound or the memory budget) or "legacy_unfinished" (the
+	// legacy stream was still open at the candidate's deadline).
 	AbandonReason string `protobuf:"bytes,17,opt,name=abandon_reason,json=abandonReason,proto3" json:"abandon_reason,omitempty"`
+	// Client- and bidirectional streams: the first messages the caller sent,
+	// in order, with sensitive fields cleared, as many as fit together within
+	// the configured limit.
+	Requests []*anypb.Any `protobuf:"bytes,18,rep,name=requests,proto3" json:"requests,omitempty"`
+	// Client- and bidirectional streams: how many messages the caller sent
+	// that requests leaves out.
+	RequestsOmitted int64 `protobuf:"varint,19,opt,name=requests_omitted,json=requestsOmitted,proto3" json:"requests_omitted,omitempty"`
+	// Set when a comparison of replies stopped at one of protodiff's limits
+	// ("max_depth", "max_work") before it had compared everything: a
+	// difference is then reported where it stopped, and it may be one the
+	// comparison options would have excused.
+	Incomplete    string `protobuf:"bytes,20,opt,name=incomplete,proto3" json:"incomplete,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -488,6 +504,27 @@ func (x *Report) GetAbandonReason() string {
 	return ""
 }
 
+func (x *Report) GetRequests() []*anypb.Any {
+	if x != nil {
+		return x.Requests
+	}
+	return nil
+}
+
+func (x *Report) GetRequestsOmitted() int64 {
+	if x != nil {
+		return x.RequestsOmitted
+	}
+	return 0
+}
+
+func (x *Report) GetIncomplete() string {
+	if x != nil {
+		return x.Incomplete
+	}
+	return ""
+}
+
 var File_parallelrun_v1_report_proto protoreflect.FileDescriptor
 
 const file_parallelrun_v1_report_proto_rawDesc = "" +
@@ -502,7 +539,7 @@ const file_parallelrun_v1_report_proto_rawDesc = "" +
 	"\tcandidate\x18\x05 \x01(\tR\tcandidate\"6\n" +
 	"\x06Status\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage\"\xa2\x06\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"\x9f\a\n" +
 	"\x06Report\x12\x16\n" +
 	"\x06method\x18\x01 \x01(\tR\x06method\x121\n" +
 	"\aoutcome\x18\x02 \x01(\x0e2\x17.parallelrun.v1.OutcomeR\aoutcome\x12<\n" +
@@ -521,7 +558,12 @@ const file_parallelrun_v1_report_proto_rawDesc = "" +
 	"\x05error\x18\x0e \x01(\tR\x05error\x12'\n" +
 	"\x0flegacy_messages\x18\x0f \x01(\x03R\x0elegacyMessages\x12-\n" +
 	"\x12candidate_messages\x18\x10 \x01(\x03R\x11candidateMessages\x12%\n" +
-	"\x0eabandon_reason\x18\x11 \x01(\tR\rabandonReason*\xe7\x01\n" +
+	"\x0eabandon_reason\x18\x11 \x01(\tR\rabandonReason\x120\n" +
+	"\brequests\x18\x12 \x03(\v2\x14.google.protobuf.AnyR\brequests\x12)\n" +
+	"\x10requests_omitted\x18\x13 \x01(\x03R\x0frequestsOmitted\x12\x1e\n" +
+	"\n" +
+	"incomplete\x18\x14 \x01(\tR\n" +
+	"incomplete*\xe7\x01\n" +
 	"\aOutcome\x12\x17\n" +
 	"\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rOUTCOME_MATCH\x10\x01\x12\x14\n" +
@@ -564,20 +606,21 @@ var file_parallelrun_v1_report_proto_goTypes = []any{
 	(*anypb.Any)(nil),             // 7: google.protobuf.Any
 }
 var file_parallelrun_v1_report_proto_depIdxs = []int32{
-	1, // 0: parallelrun.v1.Difference.kind:type_name -> parallelrun.v1.DifferenceKind
-	0, // 1: parallelrun.v1.Report.outcome:type_name -> parallelrun.v1.Outcome
-	2, // 2: parallelrun.v1.Report.differences:type_name -> parallelrun.v1.Difference
-	3, // 3: parallelrun.v1.Report.legacy_status:type_name -> parallelrun.v1.Status
-	3, // 4: parallelrun.v1.Report.candidate_status:type_name -> parallelrun.v1.Status
-	5, // 5: parallelrun.v1.Report.legacy_latency:type_name -> google.protobuf.Duration
-	5, // 6: parallelrun.v1.Report.candidate_latency:type_name -> google.protobuf.Duration
-	6, // 7: parallelrun.v1.Report.time:type_name -> google.protobuf.Timestamp
-	7, // 8: parallelrun.v1.Report.request:type_name -> google.protobuf.Any
-	9, // [9:9] is the sub-list for method output_type
-	9, // [9:9] is the sub-list for method input_type
-	9, // [9:9] is the sub-list for extension type_name
-	9, // [9:9] is the sub-list for extension extendee
-	0, // [0:9] is the sub-list for field type_name
+	1,  // 0: parallelrun.v1.Difference.kind:type_name -> parallelrun.v1.DifferenceKind
+	0,  // 1: parallelrun.v1.Report.outcome:type_name -> parallelrun.v1.Outcome
+	2,  // 2: parallelrun.v1.Report.differences:type_name -> parallelrun.v1.Difference
+	3,  // 3: parallelrun.v1.Report.legacy_status:type_name -> parallelrun.v1.Status
+	3,  // 4: parallelrun.v1.Report.candidate_status:type_name -> parallelrun.v1.Status
+	5,  // 5: parallelrun.v1.Report.legacy_latency:type_name -> google.protobuf.Duration
+	5,  // 6: parallelrun.v1.Report.candidate_latency:type_name -> google.protobuf.Duration
+	6,  // 7: parallelrun.v1.Report.time:type_name -> google.protobuf.Timestamp
+	7,  // 8: parallelrun.v1.Report.request:type_name -> google.protobuf.Any
+	7,  // 9: parallelrun.v1.Report.requests:type_name -> google.protobuf.Any
+	10, // [10:10] is the sub-list for method output_type
+	10, // [10:10] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_parallelrun_v1_report_proto_init() }

@@ -1,0 +1,98 @@
+package interceptor
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"google.golang.org/grpc/metadata"
+)
+
+// admit decides, on the caller's path, whether a call is mirrored, and
+// counts it when not. It returns the method's entry, or nil. A call that
+// admit lets through has not yet taken its place in flight: see enter.
+func (p *ParallelRun) admit(ctx context.Context, method string, mode callMode) *methodEntry {
+	e := p.methods.lookup(method)
+	attrs := p.tel.other
+	if e != nil {
+		attrs = e.attrs
+	}
+	force := mode == modeForce
+	switch {
+	case mode == modeSkip:
+		p.tel.skip(ctx, attrs, ReasonSkipOption)
+		return nil
+	case p.adm.closed.Load():
+		p.tel.skip(ctx, attrs, ReasonClosed)
+		return nil
+	case e == nil && !force:
+		p.tel.skip(ctx, attrs, ReasonUnconfigured)
+		return nil
+	case e == nil:
+		return p.methods.entry(method, p.methods.forced)
+	case e.cfg.disabled:
+		// Even when forced: Disabled is how writes are kept from being
+		// duplicated.
+		p.tel.skip(ctx, attrs, ReasonDisabled)
+		return nil
+	case !force && e.cfg.sampleRate < 1 && rand.Float64() >= e.cfg.sampleRate:
+		p.tel.skip(ctx, attrs, ReasonSampledOut)
+		return nil
+	}
+	return e
+}
+
+// enter takes the call's place in flight and its request's share of the
+// memory budget; when either is full, the call is not mirrored and counts
+// as dropped. The allowance it returns is the comparison's, to close when
+// it is over.
+func (p *ParallelRun) enter(ctx context.Context, e *methodEntry, requestBytes int64, maxBytes int64) *allowance {
+	ok, closed := p.adm.enter()
+	switch {
+	case closed:
+		p.tel.skip(ctx, e.attrs, ReasonClosed)
+		return nil
+	case !ok:
+		p.tel.drop(ctx, e.attrs, ReasonMaxInFlight)
+		return nil
+	}
+	a := &allowance{adm: p.adm, max: maxBytes}
+	if !a.take(requestBytes) {
+		a.close()
+		p.adm.leave()
+		p.tel.drop(ctx, e.attrs, ReasonMemoryBudget)
+		return nil
+	}
+	return a
+}
+
+// candidateContext keeps the caller's values (trace, outgoing metadata)
+// but not its cancellation, and sets the candidate's own deadline and
+// metadata. base must already be detached from the caller's cancellation.
+// An error means the metadata hook panicked.
+func (p *ParallelRun) candidateContext(base context.Context, callerDeadline time.Time, cfg *methodConfig) (cctx context.Context, cancel context.CancelFunc, err error) {
+	timeout := cfg.timeout
+	if timeout == 0 {
+		timeout = p.maxTimeout
+		if !callerDeadline.IsZero() {
+			timeout = min(timeout, time.Until(callerDeadline))
+		}
+	}
+	cctx, cancel = context.WithTimeout(base, timeout)
+	md := metadata.MD{}
+	if out, ok := metadata.FromOutgoingContext(base); ok {
+		md = out.Copy()
+	}
+	md.Set(RoleKey, "candidate")
+	if rewrite := p.rewriteMD; rewrite != nil {
+		defer func() {
+			if v := recover(); v != nil {
+				cancel()
+				cctx, cancel, err = nil, nil, fmt.Errorf("panic in the candidate metadata hook: %v", v)
+			}
+		}()
+		md = rewrite(cctx, md)
+	}
+	return metadata.NewOutgoingContext(cctx, md), cancel, nil
+}

@@ -1,0 +1,467 @@
+package interceptor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	parallelrunv1 "github.com/parallelrun/grpc-parallelrun/proto/parallelrun/v1"
+	"github.com/parallelrun/grpc-parallelrun/protodiff"
+)
+
+// HeaderPath is the path of differences in response header metadata, as
+// in `grpc-header["x-pricing-version"]`.
+const HeaderPath = "grpc-header"
+
+// errStopped ends the candidate's side when the comparison stopped before
+// the candidate did.
+var errStopped = errors.New("interceptor: the comparison stopped")
+
+// run is the candidate side of a stream: it opens the candidate stream,
+// feeds it through the feeder, pairs its replies with the legacy ones as
+// both arrive, decides and records. It keeps only what one side has sent
+// and the other not yet.
+func (s *mirrorStream) run() {
+	p := s.p
+	defer p.adm.leave()
+	defer s.mem.close()
+	defer s.stopAfter()
+	var f facts
+	c := pairing{s: s}
+	var fed *feeder
+	func() {
+		defer func() {
+			if v := recover(); v != nil {
+				s.fail(fmt.Sprintf("panic: %v", v))
+			}
+		}()
+		fed = c.run(&f)
+	}()
+	// From here on nothing more is copied, and the candidate ends.
+	s.stopped.Store(true)
+	s.sendsOff.Store(true)
+	s.cancel()
+	if fed != nil {
+		<-fed.done
+	}
+	in := s.sent(fed)
+
+	switch r := s.reason.Load(); {
+	case s.reason.CompareAndSwap(nil, &finished):
+	case *r == reasonInternal:
+		f.internal = *s.problem.Load()
+	default:
+		f.abandoned = *r
+	}
+	f.legacy.msgs = int(s.received.Load())
+	f.candidate.msgs = c.candCount
+	v := decide(&f, s.cfg.compareMessage, MaxStreamDifferences)
+	if v.outcome == parallelrunv1.Outcome_OUTCOME_MATCH || v.outcome == parallelrunv1.Outcome_OUTCOME_MISMATCH {
+		// The replies count: those kept for an unordered comparison are
+		// matched now, and the headers compared; then decide again.
+		c.finishUnordered()
+		if s.cfg.compareHeader {
+			c.compareHeader(&f)
+		}
+		f.diffs, f.truncated, f.incomplete = c.diffs, c.truncated, c.incomplete
+		v = decide(&f, s.cfg.compareMessage, MaxStreamDifferences)
+	}
+	p.record(s.parent, s.e, s.start, true, &f, v, in)
+}
+
+// pairing is the run goroutine's state: it pairs the candidate's replies
+// with the legacy ones by position (or keeps them all, for unordered
+// replies) and collects the differences.
+type pairing struct {
+	s          *mirrorStream
+	cs         grpc.ClientStream // the candidate stream; nil if it did not open
+	legacyEnd  *legacyEnd
+	legacyPos  int // legacy replies taken from the queue
+	candCount  int
+	diffs      []protodiff.Difference
+	truncated  bool
+	incomplete string
+	// Unordered replies, kept until both ends.
+	keptLegacy []proto.Message
+	keptCand   []proto.Message
+	// countOnly: the candidate failed as a call, so the legacy replies it
+	// never matched are counted, not rendered.
+	countOnly bool
+}
+
+// run gathers the facts of both sides. It returns the feeder, if it
+// started one.
+func (c *pairing) run(f *facts) *feeder {
+	s := c.s
+	cctx, cancel, err := s.p.candidateContext(s.parent, s.deadline, s.cfg)
+	if err != nil {
+		s.fail(err.Error())
+		return nil
+	}
+	defer cancel()
+	var fed *feeder
+	start := time.Now()
+	cs, err := s.p.candidate.NewStream(cctx, s.desc, s.method, s.opts...)
+	if err != nil {
+		s.sendsOff.Store(true)
+		f.candidate = side{done: true, err: err, dur: time.Since(start)}
+	} else {
+		c.cs = cs
+		fed = &feeder{s: s, done: make(chan struct{})}
+		go fed.feed(cctx, cs)
+		err = c.receive(cctx, cs)
+		if err != errStopped {
+			f.candidate = side{done: true, err: err, dur: time.Since(start)}
+		}
+	}
+	// The candidate is done; the rest of the legacy stream is compared
+	// with nothing, up to its end. When the candidate failed as a call
+	// (unreachable, out of time), the outcome will say so and the rest is
+	// only counted.
+	c.countOnly = f.candidate.err != nil && callFailure(status.Code(f.candidate.err))
+	if !c.legacyRest(cctx) {
+		if s.callerCtx.Err() != nil {
+			f.callerGone = true
+		} else {
+			s.abandon(AbandonLegacyUnfinished)
+		}
+		return fed
+	}
+	e := c.legacyEnd
+	f.legacy, f.callerGone, f.legacyPanicked = e.side, e.callerGone, e.panicked
+	return fed
+}
+
+// receive reads the candidate's replies until its stream ends, comparing
+// each with the legacy reply at the same position. It returns the
+// candidate's final status (nil for OK), or errStopped.
+func (c *pairing) receive(ctx context.Context, cs grpc.ClientStream) error {
+	s := c.s
+	for {
+		m := s.e.resp.New().Interface()
+		if err := cs.RecvMsg(m); err != nil {
+			if err == io.EOF {
+				return nil
+			}
+			if s.stopped.Load() {
+				return errStopped
+			}
+			return err
+		}
+		c.candCount++
+		switch {
+		case s.cfg.unordered:
+			if !c.keep(&c.keptCand, m, int64(proto.Size(m))) {
+				return errStopped
+			}
+			c.takeQueued()
+		default:
+			legacy, ok := c.nextLegacy(ctx)
+			switch {
+			case ok:
+				c.add(c.candCount-1, s.cfg.differ.Diff(legacy, m))
+			case c.legacyEnd != nil && !c.legacyEnd.callerGone && !c.legacyEnd.panicked:
+				c.add(c.candCount-1, s.cfg.differ.Diff(nil, m))
+			default:
+				return errStopped
+			}
+		}
+		if !s.desc.ServerStreams {
+			// gRPC has read the status along with the one reply.
+			return nil
+		}
+	}
+}
+
+// nextLegacy waits for the next legacy reply. It returns false when the
+// legacy stream has ended without one (legacyEnd is then set), or when the
+// comparison stops.
+func (c *pairing) nextLegacy(ctx context.Context) (proto.Message, bool) {
+	if c.legacyEnd != nil {
+		return nil, false
+	}
+	var ev legacyEvent
+	select {
+	case ev = <-c.s.legacy:
+	case <-ctx.Done():
+		// Stopped; what has arrived still counts.
+		select {
+		case ev = <-c.s.legacy:
+		default:
+			return nil, false
+		}
+	}
+	if ev.end != nil {
+		c.legacyEnd = ev.end
+		return nil, false
+	}
+	return c.decode(ev.reply)
+}
+
+// takeQueued moves the legacy replies that have arrived to the kept ones,
+// for an unordered comparison.
+func (c *pairing) takeQueued() {
+	for c.legacyEnd == nil {
+		select {
+		case ev := <-c.s.legacy:
+			c.takeRest(ev)
+		default:
+			return
+		}
+	}
+}
+
+// legacyRest takes the legacy replies the candidate did not match, up to
+// the legacy end. It returns false if the end does not come before ctx
+// ends (the candidate's deadline, or a stop).
+func (c *pairing) legacyRest(ctx context.Context) bool {
+	for c.legacyEnd == nil {
+		// What has arrived is taken before any reason to stop is heard:
+		// the candidate's deadline may well have passed already.
+		select {
+		case ev := <-c.s.legacy:
+			c.takeRest(ev)
+			continue
+		default:
+		}
+		select {
+		case ev := <-c.s.legacy:
+			c.takeRest(ev)
+		case <-ctx.Done():
+			// A stop queues the end before it cancels: take it.
+			c.takeQueued()
+			return c.legacyEnd != nil
+		}
+	}
+	return true
+}
+
+func (c *pairing) takeRest(ev legacyEvent) {
+	s := c.s
+	switch {
+	case ev.end != nil:
+		c.legacyEnd = ev.end
+	case s.stopped.Load():
+		s.mem.give(int64(len(ev.reply)))
+	case s.cfg.unordered:
+		if m, ok := c.decode(ev.reply); ok {
+			c.keep(&c.keptLegacy, m, int64(len(ev.reply)))
+		}
+	case c.countOnly || len(c.diffs) >= MaxStreamDifferences:
+		// Rendering it would be thrown away.
+		s.mem.give(int64(len(ev.reply)))
+		c.legacyPos++
+		c.truncated = true
+	default:
+		if m, ok := c.decode(ev.reply); ok {
+			c.add(c.legacyPos-1, s.cfg.differ.Diff(m, nil))
+		}
+	}
+}
+
+// decode decodes a copy of a legacy reply and gives its bytes back.
+func (c *pairing) decode(b []byte) (proto.Message, bool) {
+	s := c.s
+	s.mem.give(int64(len(b)))
+	c.legacyPos++
+	m := s.e.resp.New().Interface()
+	if err := proto.Unmarshal(b, m); err != nil {
+		s.fail(fmt.Sprintf("decoding a copy of legacy reply %d: %v", c.legacyPos-1, err))
+		return nil, false
+	}
+	return m, true
+}
+
+// keep holds a reply for an unordered comparison, within the bounds.
+func (c *pairing) keep(kept *[]proto.Message, m proto.Message, size int64) bool {
+	s := c.s
+	if len(*kept) >= s.cfg.maxMessages || !s.take(size) {
+		s.abandon(AbandonMemoryBound)
+		return false
+	}
+	*kept = append(*kept, m)
+	return true
+}
+
+// finishUnordered matches the kept replies as multisets.
+func (c *pairing) finishUnordered() {
+	if !c.s.cfg.unordered {
+		return
+	}
+	d := c.s.cfg.differ
+	used := make([]bool, len(c.keptCand))
+	for i, lm := range c.keptLegacy {
+		found := false
+		for j, cm := range c.keptCand {
+			if !used[j] && d.Diff(lm, cm).Equal() {
+				used[j], found = true, true
+				break
+			}
+		}
+		if !found {
+			c.add(i, d.Diff(lm, nil))
+		}
+	}
+	for j, cm := range c.keptCand {
+		if !used[j] {
+			c.add(j, d.Diff(nil, cm))
+		}
+	}
+}
+
+// compareHeader compares the response headers, but for the keys that
+// differ by nature.
+func (c *pairing) compareHeader(f *facts) {
+	if c.cs == nil || c.legacyEnd == nil {
+		return
+	}
+	legacy := c.legacyEnd.header
+	cand, err := c.cs.Header()
+	if err != nil {
+		return
+	}
+	keys := map[string]bool{}
+	for k := range legacy {
+		keys[k] = true
+	}
+	for k := range cand {
+		keys[k] = true
+	}
+	var sorted []string
+	for k := range keys {
+		if k != "content-type" && !strings.HasPrefix(k, "grpc-") {
+			sorted = append(sorted, k)
+		}
+	}
+	slices.Sort(sorted)
+	for _, k := range sorted {
+		l, r := strings.Join(legacy.Get(k), ","), strings.Join(cand.Get(k), ",")
+		if l == r {
+			continue
+		}
+		kind := protodiff.Changed
+		switch {
+		case len(legacy.Get(k)) == 0:
+			kind = protodiff.Added
+		case len(cand.Get(k)) == 0:
+			kind = protodiff.Removed
+		}
+		c.appendDiff(protodiff.Difference{Path: HeaderPath + "[" + strconv.Quote(k) + "]", Field: HeaderPath, Kind: kind, Legacy: l, Candidate: r})
+	}
+}
+
+// add records the differences of the replies at position i, their paths
+// prefixed with it: `[3].price.units`.
+func (c *pairing) add(i int, r protodiff.Result) {
+	prefix := "[" + strconv.Itoa(i) + "]"
+	for _, d := range r.Differences {
+		if d.Path == "" {
+			d.Path = prefix
+		} else {
+			d.Path = prefix + "." + d.Path
+		}
+		c.appendDiff(d)
+	}
+	c.truncated = c.truncated || r.Truncated
+	if c.incomplete == "" {
+		c.incomplete = incompleteOf(r)
+	}
+}
+
+func (c *pairing) appendDiff(d protodiff.Difference) {
+	if len(c.diffs) >= MaxStreamDifferences {
+		c.truncated = true
+		return
+	}
+	c.diffs = append(c.diffs, d)
+}
+
+// feeder sends the caller's messages to the candidate, in order, until
+// the caller closes its side or the candidate stream ends. It keeps the
+// first ones for the report; they are read once done is closed.
+type feeder struct {
+	s         *mirrorStream
+	done      chan struct{}
+	kept      []proto.Message
+	keptBytes int
+	full      bool // a message did not fit: the kept ones are the first
+}
+
+func (fd *feeder) feed(ctx context.Context, cs grpc.ClientStream) {
+	s := fd.s
+	defer close(fd.done)
+	defer s.sendsOff.Store(true)
+	for {
+		select {
+		case it := <-s.sends:
+			if it.closeSend {
+				_ = cs.CloseSend()
+				return
+			}
+			m, ok := fd.take(it)
+			if !ok {
+				return
+			}
+			if cs.SendMsg(m) != nil {
+				return // the stream is over; RecvMsg tells how
+			}
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// take decodes one of the caller's messages; it keeps it for the report
+// while they fit, with its share of the budget, or gives the share back.
+func (fd *feeder) take(it streamItem) (proto.Message, bool) {
+	s := fd.s
+	m := s.e.req.New().Interface()
+	if err := proto.Unmarshal(it.b, m); err != nil {
+		s.mem.give(int64(len(it.b)))
+		s.fail(fmt.Sprintf("decoding a copy of a request: %v", err))
+		return nil, false
+	}
+	if !fd.full && fd.keptBytes+len(it.b) <= s.p.maxRequestBytes {
+		fd.keptBytes += len(it.b)
+		fd.kept = append(fd.kept, m)
+	} else {
+		fd.full = true
+		s.mem.give(int64(len(it.b)))
+	}
+	return m, true
+}
+
+// sent collects what the caller sent, for the report: what the feeder kept
+// and what it never took.
+func (s *mirrorStream) sent(fed *feeder) sent {
+	if fed == nil {
+		fed = &feeder{s: s}
+	}
+	for drained := false; !drained; {
+		select {
+		case it := <-s.sends:
+			if !it.closeSend {
+				fed.take(it)
+			}
+		default:
+			drained = true
+		}
+	}
+	total := int(s.sentN.Load())
+	if !s.desc.ClientStreams {
+		if len(fed.kept) > 0 {
+			return sent{request: fed.kept[0]}
+		}
+		return sent{}
+	}
+	return sent{requests: fed.kept, omitted: max(total-len(fed.kept), 0)}
+}
