@@ -238,6 +238,37 @@ func (e *env) counter(t *testing.T, name string, want map[string]string) int64 {
 	return total
 }
 
+// gauge reads the last value of an int64 gauge.
+func (e *env) gauge(t *testing.T, name string) int64 {
+	t.Helper()
+	for _, m := range e.collect(t, name) {
+		g, ok := m.Data.(metricdata.Gauge[int64])
+		if !ok || len(g.DataPoints) != 1 {
+			t.Fatalf("%s is %T with %v", name, m.Data, m.Data)
+		}
+		return g.DataPoints[0].Value
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
+}
+
+// waitIdle waits until nothing is in flight and no byte of the memory
+// budget is held, as the gauges say.
+func (e *env) waitIdle(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		inFlight, used := e.gauge(t, "parallelrun.in_flight"), e.gauge(t, "parallelrun.memory.used")
+		if inFlight == 0 && used == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still %d calls in flight and %d bytes held", inFlight, used)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // histogramCount counts the recordings of a histogram whose attributes
 // include all of want.
 func (e *env) histogramCount(t *testing.T, name string, want map[string]string) uint64 {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/metric"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 
@@ -33,7 +34,8 @@ type ParallelRun struct {
 	rootSpans       bool
 	errorStatus     map[parallelrunv1.Outcome]bool
 
-	reports *delivery // nil without sinks
+	reports  *delivery // nil without sinks
+	observed metric.Registration
 
 	closeMu sync.Mutex
 	flushed bool
@@ -108,6 +110,9 @@ func New(candidate grpc.ClientConnInterface, opts ...Option) (*ParallelRun, erro
 		rootSpans:       o.rootSpans,
 		errorStatus:     errorStatus,
 	}
+	if p.observed, err = tel.observe(p.adm); err != nil {
+		return nil, fmt.Errorf("interceptor: telemetry: %w", err)
+	}
 	switch len(o.sinks) {
 	case 0:
 	case 1:
@@ -163,6 +168,12 @@ func (p *ParallelRun) Close(ctx context.Context) error {
 				return fmt.Errorf("interceptor: Close: %d calls still in flight: %w", n, ctx.Err())
 			}
 		}
+	}
+	if p.observed != nil {
+		if err := p.observed.Unregister(); err != nil {
+			p.onError(fmt.Errorf("interceptor: Close: %w", err))
+		}
+		p.observed = nil
 	}
 	if p.reports == nil || p.flushed {
 		return nil

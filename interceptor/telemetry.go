@@ -75,6 +75,7 @@ const OtherMethod = "_OTHER"
 
 type telemetry struct {
 	tracer      trace.Tracer
+	meter       metric.Meter
 	comparisons metric.Int64Counter
 	differences metric.Int64Counter
 	incomplete  metric.Int64Counter
@@ -108,7 +109,7 @@ func newTelemetry(tp trace.TracerProvider, mp metric.MeterProvider) (*telemetry,
 		mp = otel.GetMeterProvider()
 	}
 	m := mp.Meter(scope)
-	t := &telemetry{tracer: tp.Tracer(scope), other: newMethodAttrs(OtherMethod)}
+	t := &telemetry{tracer: tp.Tracer(scope), meter: m, other: newMethodAttrs(OtherMethod)}
 	var err error
 	if t.comparisons, err = m.Int64Counter("parallelrun.comparisons",
 		metric.WithDescription("Mirrored calls by outcome."), metric.WithUnit("{call}")); err != nil {
@@ -146,6 +147,26 @@ func newTelemetry(tp trace.TracerProvider, mp metric.MeterProvider) (*telemetry,
 		return nil, err
 	}
 	return t, nil
+}
+
+// observe reports what the admission holds: calls in flight and bytes of
+// the memory budget in use. It returns the registration, to end at Close.
+func (t *telemetry) observe(a *admission) (metric.Registration, error) {
+	inFlight, err := t.meter.Int64ObservableGauge("parallelrun.in_flight",
+		metric.WithDescription("Mirrored calls whose candidate call or comparison is not over."), metric.WithUnit("{call}"))
+	if err != nil {
+		return nil, err
+	}
+	memory, err := t.meter.Int64ObservableGauge("parallelrun.memory.used",
+		metric.WithDescription("Bytes of the memory budget held by copies for comparisons."), metric.WithUnit("By"))
+	if err != nil {
+		return nil, err
+	}
+	return t.meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		o.ObserveInt64(inFlight, a.inFlight.Load())
+		o.ObserveInt64(memory, a.held.Load())
+		return nil
+	}, inFlight, memory)
 }
 
 // methodName is a gRPC full method name ("/pkg.Service/Method") in
