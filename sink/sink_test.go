@@ -143,7 +143,7 @@ func TestMulti(t *testing.T) {
 	broken := sink.Func(func(context.Context, *parallelrunv1.Report) error { return errors.New("broken") })
 	m := sink.Multi(a, broken, b)
 	err := m.Publish(context.Background(), report(t, parallelrunv1.Outcome_OUTCOME_MATCH))
-	if err == nil || err.Error() != "broken" {
+	if err == nil || err.Error() != "sink: Multi: sink 1 (sink.Func): broken" {
 		t.Fatalf("Publish = %v", err)
 	}
 	if len(a.Reports()) != 1 || len(b.Reports()) != 1 {
@@ -151,6 +151,81 @@ func TestMulti(t *testing.T) {
 	}
 	if err := m.Flush(context.Background()); err != nil || a.Flushes() != 1 || b.Flushes() != 1 {
 		t.Fatalf("Flush = %v, %d, %d", err, a.Flushes(), b.Flushes())
+	}
+}
+
+// panicking is a sink whose every method panics, with an error when err is
+// set.
+type panicking struct{ err error }
+
+func (p *panicking) Publish(context.Context, *parallelrunv1.Report) error { p.panic(); return nil }
+func (p *panicking) Flush(context.Context) error                          { p.panic(); return nil }
+func (p *panicking) panic() {
+	if p.err != nil {
+		panic(p.err)
+	}
+	panic("out of luck")
+}
+
+func TestMultiPanic(t *testing.T) {
+	a, b := sink.NewMemory(), sink.NewMemory()
+	cause := errors.New("cause")
+	m := sink.Multi(&panicking{}, a, &panicking{err: cause}, b)
+	for range 20 {
+		err := m.Publish(context.Background(), report(t, parallelrunv1.Outcome_OUTCOME_MATCH))
+		want := "sink: Multi: sink 0 (*sink_test.panicking) panicked: out of luck\n" +
+			"sink: Multi: sink 2 (*sink_test.panicking) panicked: cause"
+		if err == nil || err.Error() != want {
+			t.Fatalf("Publish = %v, want %q", err, want)
+		}
+		if !errors.Is(err, cause) {
+			t.Errorf("Publish = %v, does not wrap the error the sink panicked with", err)
+		}
+	}
+	if len(a.Reports()) != 20 || len(b.Reports()) != 20 {
+		t.Fatalf("a panicking sink kept the others from their reports: %d, %d of 20", len(a.Reports()), len(b.Reports()))
+	}
+	err := m.Flush(context.Background())
+	want := "sink: Multi: sink 0 (*sink_test.panicking) panicked: out of luck\n" +
+		"sink: Multi: sink 2 (*sink_test.panicking) panicked: cause"
+	if err == nil || err.Error() != want || !errors.Is(err, cause) {
+		t.Fatalf("Flush = %v, want %q", err, want)
+	}
+	if a.Flushes() != 1 || b.Flushes() != 1 {
+		t.Fatalf("a panicking sink kept the others from Flush: %d, %d", a.Flushes(), b.Flushes())
+	}
+}
+
+// flushFunc is a sink whose Flush is f.
+type flushFunc func(ctx context.Context) error
+
+func (flushFunc) Publish(context.Context, *parallelrunv1.Report) error { return nil }
+func (f flushFunc) Flush(ctx context.Context) error                    { return f(ctx) }
+
+// A sink whose Flush takes all of ctx does not leave the others without
+// time: each is flushed with the whole of ctx.
+func TestMultiFlushConcurrently(t *testing.T) {
+	secondFlushed := make(chan struct{})
+	first := flushFunc(func(ctx context.Context) error {
+		select {
+		case <-secondFlushed:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	second := flushFunc(func(ctx context.Context) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		close(secondFlushed)
+		return nil
+	})
+	// The timeout only ends a failing test; a passing one never waits for it.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := sink.Multi(first, second).Flush(ctx); err != nil {
+		t.Fatalf("Flush = %v: the second sink was flushed only after the first", err)
 	}
 }
 
