@@ -9,8 +9,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -83,11 +86,171 @@ func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("disk ful
 func TestJSONLErrors(t *testing.T) {
 	j := sink.NewJSONL(failingWriter{})
 	_ = j.Publish(context.Background(), report(t, parallelrunv1.Outcome_OUTCOME_MATCH))
-	if err := j.Flush(context.Background()); err == nil || !strings.Contains(err.Error(), "sink: JSONL: disk full") {
+	if err := j.Flush(context.Background()); err == nil || !strings.Contains(err.Error(), "sink: JSONL: Flush: disk full") {
 		t.Fatalf("Flush = %v", err)
 	}
 	if _, err := sink.CreateJSONL(filepath.Join(t.TempDir(), "no", "such", "dir")); err == nil || !strings.HasPrefix(err.Error(), "sink: ") {
 		t.Fatalf("CreateJSONL = %v", err)
+	}
+}
+
+// stuckWriter blocks every Write until the test closes release.
+type stuckWriter struct {
+	entered chan struct{} // signalled, if empty, when a Write starts
+	release chan struct{}
+
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func newStuckWriter() *stuckWriter {
+	return &stuckWriter{entered: make(chan struct{}, 1), release: make(chan struct{})}
+}
+
+func (w *stuckWriter) Write(p []byte) (int, error) {
+	select {
+	case w.entered <- struct{}{}:
+	default:
+	}
+	<-w.release
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.Write(p)
+}
+
+func (w *stuckWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
+// await returns what a call running on another goroutine returned. The
+// timeout only ends a failing test: a passing one never waits for it.
+func await(t *testing.T, what string, errc <-chan error) error {
+	t.Helper()
+	select {
+	case err := <-errc:
+		return err
+	case <-time.After(time.Minute):
+		t.Fatalf("%s did not return when its context ended", what)
+		return nil
+	}
+}
+
+func TestJSONLFlushHonoursContext(t *testing.T) {
+	w := newStuckWriter()
+	released := false
+	defer func() {
+		if !released {
+			close(w.release)
+		}
+	}()
+	j := sink.NewJSONL(w)
+	if err := j.Publish(context.Background(), report(t, parallelrunv1.Outcome_OUTCOME_MISMATCH)); err != nil {
+		t.Fatal(err)
+	}
+
+	// The first Flush gets stuck in the writer and returns when ctx ends.
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- j.Flush(ctx) }()
+	<-w.entered
+	cancel()
+	err := await(t, "Flush", errc)
+	if !errors.Is(err, context.Canceled) || !strings.HasPrefix(err.Error(), "sink: JSONL: Flush: ") {
+		t.Fatalf("Flush = %v", err)
+	}
+
+	// The write goes on in the background: a second Flush, and a Publish,
+	// wait for it no longer than their contexts.
+	for _, call := range []struct {
+		name string
+		f    func(context.Context) error
+	}{
+		{"second Flush", j.Flush},
+		{"Publish", func(ctx context.Context) error {
+			return j.Publish(ctx, report(t, parallelrunv1.Outcome_OUTCOME_MATCH))
+		}},
+	} {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		go func() { errc <- call.f(ctx) }()
+		if err := await(t, call.name, errc); !errors.Is(err, context.Canceled) || !strings.HasPrefix(err.Error(), "sink: JSONL: ") {
+			t.Fatalf("%s = %v", call.name, err)
+		}
+	}
+
+	// Once the writer goes on, a later Flush waits for the write and
+	// succeeds; the line is out, and no goroutine is left behind.
+	close(w.release)
+	released = true
+	if err := j.Flush(context.Background()); err != nil {
+		t.Fatalf("Flush after the writer went on = %v", err)
+	}
+	if got := strings.Count(w.String(), "\n"); got != 1 {
+		t.Fatalf("%d lines written, want the one published before Flush:\n%s", got, w.String())
+	}
+	goleak.VerifyNone(t)
+}
+
+// A Publish stuck in the writer (bufio writes through once its buffer is
+// full) does not hold up Flush past its context.
+func TestJSONLFlushWhilePublishIsStuck(t *testing.T) {
+	w := newStuckWriter()
+	released := false
+	defer func() {
+		if !released {
+			close(w.release)
+		}
+	}()
+	j := sink.NewJSONL(w)
+	big := report(t, parallelrunv1.Outcome_OUTCOME_MISMATCH)
+	big.Error = strings.Repeat("x", 8<<10)
+	published := make(chan error, 1)
+	go func() { published <- j.Publish(context.Background(), big) }()
+	<-w.entered
+
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- j.Flush(ctx) }()
+	cancel()
+	if err := await(t, "Flush", errc); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Flush = %v", err)
+	}
+
+	close(w.release)
+	released = true
+	if err := <-published; err != nil {
+		t.Fatalf("Publish = %v", err)
+	}
+	if err := j.Flush(context.Background()); err != nil {
+		t.Fatalf("Flush = %v", err)
+	}
+	if !strings.Contains(w.String(), big.Error) {
+		t.Fatal("the report is not written")
+	}
+	goleak.VerifyNone(t)
+}
+
+type panickingWriter struct{}
+
+func (panickingWriter) Write([]byte) (int, error) { panic("writer broke") }
+
+// A writer's panic is the writer's error, whether the write runs on the
+// caller's goroutine or, under a context that can end, on one of its own
+// (where a panic would end the program).
+func TestJSONLWriterPanics(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for _, ctx := range []context.Context{context.Background(), ctx} {
+		j := sink.NewJSONL(panickingWriter{})
+		if err := j.Publish(ctx, report(t, parallelrunv1.Outcome_OUTCOME_MATCH)); err != nil {
+			t.Fatal(err)
+		}
+		err := j.Flush(ctx)
+		if err == nil || err.Error() != "sink: JSONL: Flush: writer panicked: writer broke" {
+			t.Fatalf("Flush = %v", err)
+		}
 	}
 }
 
