@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -251,26 +250,6 @@ func TestJSONLWriterPanics(t *testing.T) {
 		if err == nil || err.Error() != "sink: JSONL: Flush: writer panicked: writer broke" {
 			t.Fatalf("Flush = %v", err)
 		}
-	}
-}
-
-func TestSlog(t *testing.T) {
-	var buf bytes.Buffer
-	s := sink.NewSlog(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo})), 1)
-	_ = s.Publish(context.Background(), report(t, parallelrunv1.Outcome_OUTCOME_MATCH))
-	_ = s.Publish(context.Background(), report(t, parallelrunv1.Outcome_OUTCOME_MISMATCH))
-	out := buf.String()
-	if strings.Count(out, "\n") != 1 {
-		t.Fatalf("a match is logged at Debug, a mismatch at Warn:\n%s", out)
-	}
-	for _, want := range []string{"level=WARN", "method=/pricing.v1.PricingService/Quote", "outcome=mismatch", "differences=2",
-		"difference.path=items[0].price.units", "difference.legacy=10", "trace_id=4bf92f3577b34da6a3ce929d0e0e4736"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("missing %q in %s", want, out)
-		}
-	}
-	if strings.Contains(out, "total.units") {
-		t.Errorf("more differences than asked for: %s", out)
 	}
 }
 
