@@ -16,8 +16,8 @@ import (
 // a log pipeline or a later replay. The request is written with its type,
 // so a type in the global registry comes out as readable JSON.
 //
-// JSONL is safe for concurrent use: one write to the writer at a time. Its
-// contexts bound how long Publish and Flush wait, not the writes
+// JSONL is safe for concurrent use: one write to the writer at a time. The
+// contexts of Publish and Flush bound how long they wait, not the writes
 // themselves, which no context can stop. When ctx ends while the call waits
 // for an earlier write to finish, nothing is written and the call returns
 // ctx's error. When ctx ends during the call's own write, the call returns

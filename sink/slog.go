@@ -64,10 +64,10 @@ type slogOptions struct {
 //
 // The next record logged for the same method, outcome and code carries in
 // suppressed the number left out since the last one. Counts that no record
-// carried are logged with the message "parallel run: suppressed" once their
-// interval is over and another method's error is logged, and at the latest
-// by Flush. So each "parallel run" record stands for 1 + suppressed calls,
-// each "parallel run: suppressed" record for suppressed calls.
+// carried are logged with the message "parallel run: suppressed" by Flush,
+// or before, when Slog lets go of intervals that are over, as it does once
+// it holds many. So each "parallel run" record stands for 1 + suppressed
+// calls, and each "parallel run: suppressed" record for suppressed calls.
 func WithErrorInterval(d time.Duration) SlogOption {
 	return func(o *slogOptions) { o.errorInterval = d }
 }
@@ -109,15 +109,14 @@ func (s *Slog) Publish(ctx context.Context, r *parallelrunv1.Report) error {
 	if !s.logger.Enabled(ctx, level) {
 		return nil
 	}
-	var suppressed int
+	suppressed := 0
 	if key, ok := s.limited(r); ok {
-		var log bool
-		var untold []untoldErrors
-		log, suppressed, untold = s.admit(key)
+		log, n, untold := s.admit(key)
 		s.tell(ctx, untold)
 		if !log {
 			return nil
 		}
+		suppressed = n
 	}
 
 	attrs := make([]slog.Attr, 0, 16)
