@@ -7,10 +7,21 @@
 // calls Publish from one goroutine of its own, through a bounded queue, so a
 // slow or failing sink never holds up a caller: when the queue is full the
 // report is dropped and counted. Flush is called when the interceptor
-// closes.
+// closes, with the context of Close, and should return by the time that
+// context ends.
 //
-// Built in: [JSONL] writes one protojson object per line to a writer or a
-// file, [Slog] logs through log/slog, [Memory] keeps reports for tests and
-// can wait for them, [Multi] sends each report to several sinks, and [Func]
-// turns a function into a sink.
+// Built in, all safe for concurrent use ([Func] as far as its function is):
+//
+//   - [JSONL] writes one protojson object per line to a writer or a file.
+//     Publish and Flush wait for the writer no longer than their context; a
+//     write that outlasts it goes on in the background and the next call
+//     waits for it.
+//   - [Slog] logs one record per report through log/slog, with the
+//     differences as one list-valued attribute. Repeated candidate and
+//     legacy errors are logged once per interval ([WithErrorInterval]);
+//     Flush logs how many were left out.
+//   - [Memory] keeps reports for tests and can wait for them.
+//   - [Multi] sends each report to several sinks, isolated from each other:
+//     one that fails or panics keeps no other from a report or from Flush.
+//   - [Func] turns a function into a sink.
 package sink

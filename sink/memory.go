@@ -11,7 +11,8 @@ import (
 )
 
 // Memory keeps every report in memory, for tests: [Memory.Wait] blocks
-// until a number of reports has arrived.
+// until a number of reports has arrived. It is safe for concurrent use, and
+// Flush only counts its calls.
 type Memory struct {
 	mu      sync.Mutex
 	reports []*parallelrunv1.Report
@@ -35,7 +36,7 @@ func (m *Memory) Publish(_ context.Context, r *parallelrunv1.Report) error {
 	return nil
 }
 
-// Flush counts the calls, for tests of Close.
+// Flush counts the calls, for tests of Close; it never blocks.
 func (m *Memory) Flush(context.Context) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
