@@ -252,12 +252,12 @@ func (d *delivery) publish(r *parallelrunv1.Report) {
 	defer func() {
 		if v := recover(); v != nil {
 			d.tel.sinkErrors.Add(ctx, 1)
-			d.onError(fmt.Errorf("interceptor: sink panicked: %v", v))
+			d.onError(fmt.Errorf("interceptor: publishing a report: sink panicked: %v", v))
 		}
 	}()
 	if err := d.sink.Publish(ctx, r); err != nil {
 		d.tel.sinkErrors.Add(ctx, 1)
-		d.onError(fmt.Errorf("interceptor: sink: %w", err))
+		d.onError(fmt.Errorf("interceptor: publishing a report: %w", err))
 	}
 }
 

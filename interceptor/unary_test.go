@@ -529,7 +529,7 @@ func TestPanicsAreContained(t *testing.T) {
 	if got := e.counter(t, "parallelrun.sink.errors", nil); got != 1 {
 		t.Errorf("sink errors %d", got)
 	}
-	if errs := fmt.Sprint(e.errs.all()); !strings.Contains(errs, "hook bug") || !strings.Contains(errs, "sink panicked: sink bug") {
+	if errs := fmt.Sprint(e.errs.all()); !strings.Contains(errs, "hook bug") || !strings.Contains(errs, "panicked: sink bug") {
 		t.Errorf("error handler got %s", errs)
 	}
 }
