@@ -217,7 +217,7 @@ func TestPanicBelowStrandsNothing(t *testing.T) {
 	n := 0
 	for range 20 {
 		for name, call := range map[string]func(){
-			"unary": func() { _, _ = e.client.GetQuote(ctxTimeout(t), &pb.GetQuoteRequest{}) },
+			"unary":       func() { _, _ = e.client.GetQuote(ctxTimeout(t), &pb.GetQuoteRequest{}) },
 			"stream open": func() { _, _ = e.client.CollectQuotes(ctxTimeout(t)) },
 			"stream receive": func() {
 				s, err := e.client.ListQuotes(ctxTimeout(t), &pb.ListQuotesRequest{Count: 1})

@@ -48,7 +48,7 @@ func TestSamplerSeesTheOutcome(t *testing.T) {
 	calls := 0
 	alternate := func(ctx context.Context, req *pb.GetQuoteRequest) (*pb.GetQuoteResponse, error) {
 		calls++
-		return price(int64(10 + calls%2))(ctx, req) // 11 (a mismatch), then 10
+		return price(int64(10+calls%2))(ctx, req) // 11 (a mismatch), then 10
 	}
 	e, spans, tp := tracedEnv(t, sampler, alternate)
 	for i := range 2 {
