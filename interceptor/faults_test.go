@@ -3,6 +3,7 @@ package interceptor_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -413,5 +414,105 @@ func TestStreamReportKeepsWhatTheCallerSent(t *testing.T) {
 		if err := a.UnmarshalTo(&m); err != nil || m.GetSku() != "SKU-"+string(rune('0'+i)) {
 			t.Errorf("request %d: %v, %v", i, &m, err)
 		}
+	}
+}
+
+// A flood of calls, with every behaviour of the candidate and callers
+// that give up, is accounted for exactly: every call is counted once, as
+// skipped or in one outcome, every outcome but dropped has its report, the
+// caller always gets what the legacy service said, and nothing is left
+// in flight.
+func TestFloodIsAccountedExactly(t *testing.T) {
+	legacy := func(ctx context.Context, req *pb.GetQuoteRequest) (*pb.GetQuoteResponse, error) {
+		if req.GetCustomerId() == "slow-legacy" {
+			select {
+			case <-time.After(20 * time.Millisecond):
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		return price(10)(ctx, req)
+	}
+	cand := func(ctx context.Context, req *pb.GetQuoteRequest) (*pb.GetQuoteResponse, error) {
+		switch req.GetCustomerId() {
+		case "mismatch":
+			return price(11)(ctx, req)
+		case "hang":
+			<-ctx.Done()
+			return nil, ctx.Err()
+		case "error":
+			return nil, status.Error(codes.Internal, "boom")
+		case "down":
+			return nil, status.Error(codes.Unavailable, "down")
+		}
+		return price(10)(ctx, req)
+	}
+	e := newEnv(t, envConfig{legacy: legacy, candidate: cand, opts: []interceptor.Option{
+		interceptor.WithMethod("*", interceptor.MethodConfig{SampleRate: 1, Timeout: 50 * time.Millisecond}),
+		interceptor.WithMaxInFlight(32),
+	}})
+	kinds := []string{"match", "mismatch", "hang", "error", "down", "slow-legacy", "skip", "cancel"}
+	const workers, perWorker = 16, 60
+	var calls, skipped atomic.Int64
+	errc := make(chan error, workers)
+	for w := range workers {
+		go func() {
+			for i := range perWorker {
+				kind := kinds[(w+i)%len(kinds)]
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				var opts []grpc.CallOption
+				req := &pb.GetQuoteRequest{CustomerId: kind, Skus: []string{"A"}}
+				switch kind {
+				case "skip":
+					opts = append(opts, interceptor.Skip())
+					skipped.Add(1)
+				case "cancel":
+					req.CustomerId = "slow-legacy"
+					time.AfterFunc(2*time.Millisecond, cancel)
+				}
+				calls.Add(1)
+				resp, err := e.client.GetQuote(ctx, req, opts...)
+				cancel()
+				switch {
+				case kind == "cancel" && status.Code(err) != codes.Canceled && err != nil:
+					errc <- fmt.Errorf("cancelled call got %v", err)
+					return
+				case kind != "cancel" && (err != nil || resp.GetQuote().GetTotal().GetUnits() != 10):
+					errc <- fmt.Errorf("%s: caller got %v, %v", kind, resp, err)
+					return
+				}
+			}
+			errc <- nil
+		}()
+	}
+	for range workers {
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+	closeNow(t, e)
+	outcomes := map[string]int64{}
+	var total int64
+	for _, o := range []string{"match", "mismatch", "candidate_error", "legacy_error", "caller_canceled", "dropped", "internal_error", "abandoned"} {
+		outcomes[o] = e.counter(t, "parallelrun.comparisons", map[string]string{"parallelrun.outcome": o})
+		total += outcomes[o]
+	}
+	if got := e.counter(t, "parallelrun.skipped", nil); got != skipped.Load() {
+		t.Errorf("%d skipped, want %d", got, skipped.Load())
+	}
+	if total+skipped.Load() != calls.Load() {
+		t.Errorf("%d outcomes + %d skipped != %d calls: %v", total, skipped.Load(), calls.Load(), outcomes)
+	}
+	reports := map[string]int64{}
+	for _, r := range e.sink.Reports() {
+		reports[strings.TrimPrefix(strings.ToLower(r.GetOutcome().String()), "outcome_")]++
+	}
+	for o, n := range outcomes {
+		if o != "dropped" && reports[o] != n {
+			t.Errorf("%s: %d reports, %d counted", o, reports[o], n)
+		}
+	}
+	if outcomes["internal_error"] != 0 || outcomes["match"] == 0 || outcomes["mismatch"] == 0 || outcomes["candidate_error"] == 0 {
+		t.Errorf("outcomes %v", outcomes)
 	}
 }
