@@ -4,22 +4,45 @@
 // A [ParallelRun] is a set of client interceptors. Installed on the client
 // connection to the legacy service ([ParallelRun.DialOptions], or
 // [ParallelRun.UnaryClientInterceptor] and [ParallelRun.StreamClientInterceptor]
-// in a chain), it sends each configured
-// call to the legacy service as usual and, at the same time, a copy to the
-// candidate connection given to [New]. The caller always gets the legacy
-// reply: the same reply, error, headers and trailers, with no wait for the
-// candidate. In the background the two replies are compared with
+// in a chain), it sends each configured call to the legacy service as usual
+// and, at the same time, a copy to the candidate connection given to [New].
+// The caller always gets the legacy reply: the same reply, error, headers
+// and trailers, and the same panic if something below panics, with no wait
+// for the candidate. In the background the two replies are compared with
 // [protodiff], and the result is recorded three ways: on an OpenTelemetry
-// span (a child of the caller's span, with one event per difference),
-// in OpenTelemetry metrics, and as a report for the sinks of package sink.
+// span with one event per difference, in OpenTelemetry metrics, and as a
+// report for the sinks of package sink.
 //
 // # What is mirrored
 //
 // Nothing, unless configured: [WithMethod] takes a full method, a service
-// ("/pkg.Service/*") or "*", and a [MethodConfig] with the sample rate, the
-// candidate's timeout, the comparison options and whether status messages
-// are compared; the most specific pattern wins. [Skip] and [Force] decide
-// per call.
+// ("/pkg.Service/*") or "*", and a [MethodConfig] with the sample rate (which
+// must be set: 1 mirrors every call), the candidate's timeout, the comparison
+// options and whether status messages are compared; the most specific
+// pattern wins. Disabled turns a method off, and nothing overrides it.
+// [Skip] and [Force] decide per call. When a configured service is in the
+// protobuf registry (generated code registers it), [New] checks the method
+// names and the comparison options against it, so that a typo is an error
+// rather than a method silently not mirrored, or a write silently mirrored.
+//
+// # Outcomes
+//
+// Every mirrored call ends in exactly one outcome, decided in one place from
+// what each side's call came to, in this order of precedence:
+// internal_error (a failure of the parallel run itself, or a panic of a hook,
+// recovered), legacy_error when the legacy call panicked below the parallel
+// run, caller_canceled (the caller's context ended before the legacy call
+// did: nothing to compare with, and the candidate is cancelled at once),
+// abandoned (the comparison was given up for the reason in
+// [AbandonReasonKey]: a stream's candidate fell too far behind, a copy did
+// not fit in memory, or the legacy stream outlived the candidate's
+// deadline), legacy_error (the legacy call failed as a call: unreachable,
+// cancelled, out of time), candidate_error (the same of the candidate's
+// call: a failure of the call, not of its logic), and then mismatch
+// (another status code, another status message if compared, another reply)
+// or match. Calls not mirrored are counted apart, by reason, and so are
+// calls dropped because a bound was reached ([WithMaxInFlight],
+// [WithMemoryBudget]).
 //
 // # Streams
 //
@@ -28,56 +51,63 @@
 // returns goes to the caller unchanged and is copied for the comparison.
 // Replies are compared by position as both sides produce them, with paths
 // prefixed by the index (`[3].price.units`); extra or missing replies are
-// Added or Removed; then the final statuses, and the response headers if
-// MethodConfig.CompareHeader is set. MethodConfig.UnorderedReplies compares
-// the replies as a multiset instead. The legacy stream never waits: copies
-// go through buffers bounded by MethodConfig.MaxStreamMessages and
-// MaxStreamBytes, and when the candidate falls that far behind, or the
-// copies outgrow the bytes, the comparison is abandoned (outcome abandoned,
-// with the reason on the span and in the report) while the legacy stream
-// goes on. Memory per stream is bounded by what one side is ahead of the
-// other, not by the stream's length. The candidate side, and every
-// goroutine of ours, ends by the candidate's deadline at the latest, also
-// when the caller leaves a stream without draining it. Stream message
-// types are taken from the global protobuf registry, where generated code
-// registers them.
-//
-// # Outcomes
-//
-// Every mirrored call ends in exactly one outcome: match, mismatch (another
-// status code, another status message if compared, or another reply),
-// candidate_error (the candidate was unreachable, cancelled or out of time:
-// a failure of the call, not of its logic), legacy_error (the same of the
-// legacy call: no legacy answer to hold the candidate to), caller_canceled
-// (the caller's context ended before the legacy reply: nothing to compare),
-// abandoned (a
-// stream comparison given up half-way, see Streams), dropped (the limit of
-// calls in flight, [WithMaxInFlight], was reached) and internal_error (a
-// panic of ours or of a hook, recovered). Calls not mirrored are counted
-// apart, by reason.
+// Added or Removed, rendered with the method's comparison options; then the
+// final statuses, and the response headers if MethodConfig.CompareHeader is
+// set. MethodConfig.UnorderedReplies compares the replies as a multiset
+// instead. The legacy stream never waits: copies go through queues bounded
+// by MethodConfig.MaxStreamMessages and MaxStreamBytes and the memory
+// budget, and when the candidate falls that far behind, or the copies do
+// not fit, the comparison is abandoned while the legacy stream goes on.
+// When the caller cancels a stream, or its context ends while it has not
+// read the stream to its end, the candidate stream ends at once; a stream
+// the caller keeps open without reading ends the candidate's side at the
+// candidate's deadline. Stream message types are taken from the global
+// protobuf registry, where generated code registers them. A report of a
+// client or bidirectional stream keeps the first messages the caller sent,
+// within [WithMaxRequestBytes].
 //
 // # What the candidate receives
 //
-// A clone of the request, made before the interceptor returns, so the
-// caller may reuse it at once. A context with the caller's values (trace, outgoing
-// metadata) but not its cancellation, with its own deadline (the method's
-// Timeout, or the caller's deadline capped by [WithMaxCandidateTimeout]),
-// and the metadata key [RoleKey] set to "candidate" so that the service can
-// suppress side effects; [WithCandidateMetadata] rewrites the rest. Call
-// options that belong to the caller's call (grpc.Header, grpc.Trailer,
-// grpc.Peer, grpc.OnFinish, per-RPC credentials, authority) are not passed
-// on.
+// A clone of the request, made before the interceptor returns, so the caller
+// may reuse it at once. A context with the caller's values (trace, outgoing
+// metadata: all of it, authorization included) but not its cancellation,
+// with its own deadline (the method's Timeout, or the caller's deadline
+// capped by [WithMaxCandidateTimeout]), and the metadata key [RoleKey] set to
+// "candidate" so that the service can suppress side effects;
+// [WithCandidateMetadata] rewrites the rest, for example to replace the
+// credentials. Call options that belong to the caller's call (grpc.Header,
+// grpc.Trailer, grpc.Peer, grpc.OnFinish, per-RPC credentials, authority,
+// WaitForReady) are not passed on. A stateful service diverges from the
+// legacy one as soon as the two sides' state does: mirror reads, or give the
+// candidate a copy of the state.
 //
-// # Safety
+// # Memory and goroutines
 //
-// The caller's path does a method lookup, a clone of the request, a copy of
-// the reply (its wire bytes, tapped from the registered proto codec, or a
-// clone when the call picks its own codec), and a non-blocking hand-off.
-// Streams copy every message's wire bytes the same way. Candidate calls,
-// comparisons and reports run in goroutines bounded by [WithMaxInFlight];
-// reports reach the sinks through a bounded queue ([WithReportQueue]). When
-// a bound is reached, work is dropped and counted, never waited for. Errors and
+// The caller's path does a method lookup, the request's size, a clone of
+// the request, a copy of the reply (its wire bytes, tapped from the
+// registered proto codec, or a clone when the call picks its own codec) and
+// a non-blocking hand-off. Streams copy every message's wire bytes the same
+// way. Everything held for comparisons (request copies, both replies' bytes,
+// stream buffers) counts against one budget, [WithMemoryBudget]; candidate
+// calls and comparisons run in goroutines bounded by [WithMaxInFlight];
+// reports reach the sinks through a bounded queue ([WithReportQueue]) from
+// one goroutine that runs only while there are reports. When a bound is
+// reached, work is dropped and counted, never waited for. Errors and
 // recovered panics go to [WithErrorHandler], never to the caller.
 // [ParallelRun.Close] stops mirroring, waits for the work in flight and
 // flushes the sinks.
+//
+// # Tracing
+//
+// A comparison's span starts once its outcome is known, with the time the
+// call started, so that it carries parallelrun.outcome and
+// parallelrun.mismatch from its start and a sampler can decide on them. It
+// is a child of the caller's span, as are the legacy and candidate client
+// spans when the connections are instrumented; with [WithRootSpans] it is
+// the root of a trace of its own, linked to the caller's span, so that the
+// caller's sampling decision does not hide mismatches. Its status is Error
+// only for internal_error, unless [WithErrorStatus] asks for more. Spans,
+// metrics and reports name methods as OpenTelemetry's rpc.method does
+// ("pkg.Service/Method"); calls to methods that are not configured are
+// counted under [OtherMethod].
 package interceptor

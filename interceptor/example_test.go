@@ -6,8 +6,11 @@ import (
 	"net"
 	"time"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/parallelrun/grpc-parallelrun/interceptor"
@@ -216,4 +219,112 @@ func Example_serverStream() {
 	// mismatch 3 messages each side
 	//   [1].quote.items[0].price.units: 10 -> 12
 	//   [2].quote.items[0].price.units: 10 -> 12
+}
+
+// mismatchSampler samples every span that starts with
+// parallelrun.mismatch=true, and leaves the others to its base sampler.
+type mismatchSampler struct{ base sdktrace.Sampler }
+
+func (s mismatchSampler) ShouldSample(p sdktrace.SamplingParameters) sdktrace.SamplingResult {
+	for _, a := range p.Attributes {
+		if a.Key == interceptor.MismatchKey && a.Value.AsBool() {
+			return sdktrace.SamplingResult{Decision: sdktrace.RecordAndSample}
+		}
+	}
+	return s.base.ShouldSample(p)
+}
+
+func (s mismatchSampler) Description() string { return "mismatchSampler{" + s.base.Description() + "}" }
+
+// A comparison span carries its outcome from its start, so a sampler can
+// keep every mismatch while it keeps a small share of everything else;
+// WithRootSpans makes each comparison a trace of its own, so that the
+// caller's sampling decision does not hide it.
+func Example_sampling() {
+	dialLegacy, stopLegacy := start(&pricing{units: 10})
+	defer stopLegacy()
+	dialCandidate, stopCandidate := start(&pricing{units: 11})
+	defer stopCandidate()
+
+	spans := tracetest.NewSpanRecorder()
+	// In production the base would keep a share of traces, as
+	// sdktrace.TraceIDRatioBased(0.01) does; here it keeps none, so
+	// that the output is the same on every run.
+	tp := sdktrace.NewTracerProvider(
+		sdktrace.WithSampler(mismatchSampler{sdktrace.ParentBased(sdktrace.NeverSample())}),
+		sdktrace.WithSpanProcessor(spans))
+	defer tp.Shutdown(context.Background())
+	pr, err := interceptor.New(dialCandidate(),
+		interceptor.WithMethod("/parallelrun.difftest.v1.QuoteService/GetQuote", interceptor.MethodConfig{
+			SampleRate: 1,
+			Diff:       []protodiff.Option{protodiff.WithIgnoredPaths("quote.quote_id")},
+		}),
+		interceptor.WithTracerProvider(tp),
+		interceptor.WithRootSpans(),
+	)
+	if err != nil {
+		panic(err)
+	}
+	client := pb.NewQuoteServiceClient(dialLegacy(pr.DialOptions()...))
+	for _, skus := range [][]string{{"A1"}, nil, {"B2"}, nil} {
+		// No SKU, no price: the replies match.
+		if _, err := client.GetQuote(context.Background(), &pb.GetQuoteRequest{Skus: skus}); err != nil {
+			panic(err)
+		}
+	}
+	if err := pr.Close(context.Background()); err != nil {
+		panic(err)
+	}
+	for _, s := range spans.Ended() {
+		for _, a := range s.Attributes() {
+			if a.Key == interceptor.OutcomeKey {
+				fmt.Println(s.Name(), a.Value.AsString())
+			}
+		}
+	}
+	// Output:
+	// parallelrun parallelrun.difftest.v1.QuoteService/GetQuote mismatch
+	// parallelrun parallelrun.difftest.v1.QuoteService/GetQuote mismatch
+}
+
+// authSeen is a QuoteService that says which credentials it was called
+// with.
+type authSeen struct{ pb.UnimplementedQuoteServiceServer }
+
+func (authSeen) GetQuote(ctx context.Context, _ *pb.GetQuoteRequest) (*pb.GetQuoteResponse, error) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	fmt.Printf("%s called with authorization %q\n", md.Get(interceptor.RoleKey), md.Get("authorization"))
+	return &pb.GetQuoteResponse{}, nil
+}
+
+// The candidate gets all of the caller's outgoing metadata, authorization
+// included, unless WithCandidateMetadata replaces it.
+func ExampleWithCandidateMetadata() {
+	dialLegacy, stopLegacy := start(&pricing{units: 10})
+	defer stopLegacy()
+	dialCandidate, stopCandidate := start(authSeen{})
+	defer stopCandidate()
+
+	pr, err := interceptor.New(dialCandidate(),
+		interceptor.WithMethod("/parallelrun.difftest.v1.QuoteService/GetQuote", interceptor.MethodConfig{SampleRate: 1}),
+		// The candidate has credentials of its own: the caller's never
+		// reach it.
+		interceptor.WithCandidateMetadata(func(_ context.Context, md metadata.MD) metadata.MD {
+			md.Set("authorization", "Bearer candidate-token")
+			return md
+		}),
+	)
+	if err != nil {
+		panic(err)
+	}
+	client := pb.NewQuoteServiceClient(dialLegacy(pr.DialOptions()...))
+	ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer caller-token")
+	if _, err := client.GetQuote(ctx, &pb.GetQuoteRequest{}); err != nil {
+		panic(err)
+	}
+	if err := pr.Close(context.Background()); err != nil {
+		panic(err)
+	}
+	// Output:
+	// [candidate] called with authorization ["Bearer candidate-token"]
 }

@@ -14,21 +14,6 @@ import (
 	parallelrunv1 "github.com/parallelrun/grpc-parallelrun/proto/parallelrun/v1"
 )
 
-// keepMismatches samples the spans that start with
-// parallelrun.mismatch=true, and leaves the rest to its base sampler.
-type keepMismatches struct{ base sdktrace.Sampler }
-
-func (k keepMismatches) ShouldSample(p sdktrace.SamplingParameters) sdktrace.SamplingResult {
-	for _, a := range p.Attributes {
-		if a.Key == interceptor.MismatchKey && a.Value.AsBool() {
-			return sdktrace.SamplingResult{Decision: sdktrace.RecordAndSample}
-		}
-	}
-	return k.base.ShouldSample(p)
-}
-
-func (k keepMismatches) Description() string { return "keepMismatches" }
-
 // tracedEnv is an env whose spans go through sampler, with a tracer for the
 // caller's spans.
 func tracedEnv(t *testing.T, sampler sdktrace.Sampler, cand func(context.Context, *pb.GetQuoteRequest) (*pb.GetQuoteResponse, error), opts ...interceptor.Option) (*env, *tracetest.SpanRecorder, *sdktrace.TracerProvider) {
@@ -44,7 +29,7 @@ func tracedEnv(t *testing.T, sampler sdktrace.Sampler, cand func(context.Context
 // every mismatch although the caller's trace is not sampled.
 func TestSamplerSeesTheOutcome(t *testing.T) {
 	sampler := sdktrace.ParentBased(sdktrace.NeverSample(),
-		sdktrace.WithLocalParentNotSampled(keepMismatches{sdktrace.NeverSample()}))
+		sdktrace.WithLocalParentNotSampled(mismatchSampler{sdktrace.NeverSample()}))
 	calls := 0
 	alternate := func(ctx context.Context, req *pb.GetQuoteRequest) (*pb.GetQuoteResponse, error) {
 		calls++
