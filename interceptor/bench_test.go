@@ -49,7 +49,7 @@ var benchReq = &pb.GetQuoteRequest{CustomerId: "c1", Skus: []string{"A1", "B2", 
 func BenchmarkUnaryCallerLatency(b *testing.B) {
 	for _, bc := range benchCases() {
 		b.Run(bc.name, func(b *testing.B) {
-			e := newEnv(b, envConfig{legacy: price(10), candidate: bc.candidate, opts: bc.opts})
+			e := newEnv(b, envConfig{legacy: price(10), candidate: bc.candidate, opts: bc.opts, lean: true})
 			client := e.client
 			if bc.plain {
 				client = e.plain
@@ -87,7 +87,7 @@ func pacedLatency(b *testing.B, interval time.Duration, call func() error) {
 func BenchmarkUnaryThroughput(b *testing.B) {
 	for _, bc := range benchCases() {
 		b.Run(bc.name, func(b *testing.B) {
-			e := newEnv(b, envConfig{legacy: price(10), candidate: bc.candidate, opts: bc.opts})
+			e := newEnv(b, envConfig{legacy: price(10), candidate: bc.candidate, opts: bc.opts, lean: true})
 			client := e.client
 			if bc.plain {
 				client = e.plain
@@ -122,7 +122,7 @@ func BenchmarkServerStream(b *testing.B) {
 		{"mirrored_stalled_candidate", stalled, false},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			e := newEnv(b, envConfig{legacyServer: lister(flat(10), all, nil), candidateServer: bc.candidate, opts: []interceptor.Option{
+			e := newEnv(b, envConfig{lean: true, legacyServer: lister(flat(10), all, nil), candidateServer: bc.candidate, opts: []interceptor.Option{
 				interceptor.WithMethod("*", interceptor.MethodConfig{SampleRate: 1, Timeout: 100 * time.Millisecond}),
 			}})
 			client := e.client
@@ -168,7 +168,7 @@ func BenchmarkUnaryLargeReply(b *testing.B) {
 		{name: "mirrored_cloned", opts: []grpc.CallOption{grpc.CallContentSubtype("proto")}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			e := newEnv(b, envConfig{legacy: price(10), candidate: price(10), opts: []interceptor.Option{mirrorAll}})
+			e := newEnv(b, envConfig{legacy: price(10), candidate: price(10), opts: []interceptor.Option{mirrorAll}, lean: true})
 			client := e.client
 			if bc.plain {
 				client = e.plain
