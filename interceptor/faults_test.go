@@ -516,3 +516,45 @@ func TestFloodIsAccountedExactly(t *testing.T) {
 		t.Errorf("outcomes %v", outcomes)
 	}
 }
+
+// A legacy call without a deadline that does not end holds nothing past
+// the candidate's deadline: the comparison is abandoned, as a stream's is.
+func TestUnaryLegacyOutlivesTheCandidate(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	hang := func(ctx context.Context, req *pb.GetQuoteRequest) (*pb.GetQuoteResponse, error) {
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return price(10)(ctx, req)
+	}
+	for _, tc := range []struct {
+		name    string
+		cand    func(context.Context, *pb.GetQuoteRequest) (*pb.GetQuoteResponse, error)
+		outcome parallelrunv1.Outcome
+	}{
+		{"candidate answers", price(10), parallelrunv1.Outcome_OUTCOME_ABANDONED},
+		{"candidate down", fail(codes.Unavailable, "down"), parallelrunv1.Outcome_OUTCOME_CANDIDATE_ERROR},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, envConfig{legacy: hang, candidate: tc.cand, opts: []interceptor.Option{
+				interceptor.WithMethod("*", interceptor.MethodConfig{SampleRate: 1, Timeout: 50 * time.Millisecond}),
+			}})
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				_, _ = e.client.GetQuote(ctx, &pb.GetQuoteRequest{})
+			}()
+			r := e.waitReports(t, 1)[0]
+			if r.GetOutcome() != tc.outcome || (tc.outcome == parallelrunv1.Outcome_OUTCOME_ABANDONED && r.GetAbandonReason() != interceptor.AbandonLegacyUnfinished) {
+				t.Errorf("report %v", r)
+			}
+			e.waitIdle(t)
+			cancel()
+			<-done
+		})
+	}
+}

@@ -73,6 +73,10 @@ func decide(f *facts, compareMessage bool, maxDiffs int) verdict {
 		return verdict{outcome: callerGone}
 	case f.abandoned != "":
 		return verdict{outcome: abandoned}
+	case !f.legacy.done && f.candidate.err != nil && callFailure(ccode):
+		// The legacy call is still going, but whatever it ends with, the
+		// candidate failed as a call.
+		return verdict{outcome: candErr, problem: f.candidate.err.Error()}
 	case !f.legacy.done || !f.candidate.done:
 		// Every path that leaves a side unfinished sets a reason above.
 		return verdict{outcome: internal, problem: "a side of the comparison never ended"}

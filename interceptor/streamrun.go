@@ -46,6 +46,15 @@ func (s *mirrorStream) run() {
 		}()
 		fed = c.run(&f)
 	}()
+	// The comparison is over: a reason to abandon it that comes now comes
+	// too late to matter.
+	if !s.reason.CompareAndSwap(nil, &finished) {
+		if r := *s.reason.Load(); r == reasonInternal {
+			f.internal = *s.problem.Load()
+		} else {
+			f.abandoned = r
+		}
+	}
 	// From here on nothing more is copied, and the candidate ends.
 	s.stopped.Store(true)
 	s.sendsOff.Store(true)
@@ -54,14 +63,6 @@ func (s *mirrorStream) run() {
 		<-fed.done
 	}
 	in := s.sent(fed)
-
-	switch r := s.reason.Load(); {
-	case s.reason.CompareAndSwap(nil, &finished):
-	case *r == reasonInternal:
-		f.internal = *s.problem.Load()
-	default:
-		f.abandoned = *r
-	}
 	f.legacy.msgs = int(s.received.Load())
 	f.candidate.msgs = c.candCount
 	v := decide(&f, s.cfg.compareMessage, MaxStreamDifferences)
@@ -128,10 +129,16 @@ func (c *pairing) run(f *facts) *feeder {
 	// (unreachable, out of time), the outcome will say so and the rest is
 	// only counted.
 	c.countOnly = f.candidate.err != nil && callFailure(status.Code(f.candidate.err))
+	if c.countOnly {
+		s.stopped.Store(true) // the caller's side stops copying replies
+	}
 	if !c.legacyRest(cctx) {
-		if s.callerCtx.Err() != nil {
+		switch {
+		case s.callerCtx.Err() != nil:
 			f.callerGone = true
-		} else {
+		case !c.countOnly:
+			// A candidate that failed as a call is a candidate error
+			// whatever the legacy stream does next.
 			s.abandon(AbandonLegacyUnfinished)
 		}
 		return fed

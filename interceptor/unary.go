@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
@@ -180,31 +181,27 @@ func (c *unaryCall) run() {
 	defer c.mem.close()
 	defer c.cancel()
 	var f facts
-	var l legacyResult
-	func() {
-		defer func() {
-			if v := recover(); v != nil {
-				f.internal = fmt.Sprintf("panic: %v", v)
-			}
-		}()
-		candReply := c.compare(&f)
-		l = <-c.legacy
+	var candReply proto.Message
+	// The legacy result is waited for until the candidate's deadline, as
+	// a stream's end is: a legacy call without a deadline of its own may
+	// never end.
+	until := time.Now().Add(p.maxTimeout)
+	guard(&f, func() { candReply, until = c.compare(&f, until) })
+	l, ok := c.awaitLegacy(until)
+	switch {
+	case !ok && f.internal == "" && f.abandoned == "" && !(f.candidate.err != nil && callFailure(status.Code(f.candidate.err))):
+		f.abandoned = AbandonLegacyUnfinished
+	case ok:
 		f.legacy, f.callerGone, f.legacyPanicked = l.side, l.callerGone, l.panicked
-		switch {
-		case f.internal != "":
-		case l.problem != "":
-			f.internal = l.problem
-		case l.overBudget:
-			f.abandoned = AbandonMemoryBound
-		case l.done && f.candidate.done && l.err == nil && f.candidate.err == nil && f.abandoned == "":
-			c.diff(&f, l, candReply)
-		}
-	}()
-	if f.internal != "" && !f.legacy.done && !f.legacyPanicked {
-		// A failure of ours before the legacy result was read: it still
-		// comes, and the report should have it.
-		l = <-c.legacy
-		f.legacy, f.legacyPanicked = l.side, l.panicked
+	}
+	switch {
+	case !ok || f.internal != "":
+	case l.problem != "":
+		f.internal = l.problem
+	case l.overBudget:
+		f.abandoned = AbandonMemoryBound
+	case l.done && f.candidate.done && l.err == nil && f.candidate.err == nil && f.abandoned == "":
+		guard(&f, func() { c.diff(&f, l, candReply) })
 	}
 	// Replies are compared only when both calls succeeded, so a status
 	// difference is never one too many.
@@ -212,14 +209,43 @@ func (c *unaryCall) run() {
 	p.record(c.parent, c.e, c.start, false, &f, v, sent{request: c.req})
 }
 
-// compare calls the candidate and records its side; it returns the reply.
-func (c *unaryCall) compare(f *facts) proto.Message {
+// guard runs f, turning a panic into a failure of ours.
+func guard(f *facts, fn func()) {
+	defer func() {
+		if v := recover(); v != nil {
+			f.internal = fmt.Sprintf("panic: %v", v)
+		}
+	}()
+	fn()
+}
+
+// awaitLegacy waits for the legacy result until the deadline.
+func (c *unaryCall) awaitLegacy(deadline time.Time) (legacyResult, bool) {
+	select {
+	case l := <-c.legacy:
+		return l, true
+	default:
+	}
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case l := <-c.legacy:
+		return l, true
+	case <-t.C:
+		return legacyResult{}, false
+	}
+}
+
+// compare calls the candidate and records its side; it returns the reply
+// and the candidate's deadline.
+func (c *unaryCall) compare(f *facts, deadline time.Time) (proto.Message, time.Time) {
 	cctx, cancel, err := c.p.candidateContext(c.parent, c.deadline, c.e.cfg)
 	if err != nil {
 		f.internal = err.Error()
-		return nil
+		return nil, deadline
 	}
 	defer cancel()
+	deadline, _ = cctx.Deadline()
 	opts := c.opts
 	bounded := newBoundedCodec(opts, c.mem.take)
 	if bounded != nil {
@@ -235,7 +261,7 @@ func (c *unaryCall) compare(f *facts) proto.Message {
 	case bounded == nil && err == nil && !c.mem.take(int64(proto.Size(reply))):
 		f.abandoned = AbandonMemoryBound
 	}
-	return reply
+	return reply, deadline
 }
 
 // diff compares the two replies, both calls having succeeded.
