@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"sync/atomic"
 	"time"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -24,12 +25,11 @@ import (
 type pricing struct {
 	pb.UnimplementedQuoteServiceServer
 	units int64
-	calls int
+	calls atomic.Int64
 }
 
 func (s *pricing) GetQuote(_ context.Context, req *pb.GetQuoteRequest) (*pb.GetQuoteResponse, error) {
-	s.calls++
-	q := &pb.Quote{QuoteId: fmt.Sprint("q-", s.calls, "-", s.units)}
+	q := &pb.Quote{QuoteId: fmt.Sprint("q-", s.calls.Add(1), "-", s.units)}
 	for _, sku := range req.GetSkus() {
 		q.Items = append(q.Items, &pb.Line{Sku: sku, Quantity: 1, Price: &pb.Money{CurrencyCode: "EUR", Units: s.units}})
 	}
@@ -289,7 +289,9 @@ func Example_sampling() {
 
 // authSeen is a QuoteService that says which credentials it was called
 // with.
-type authSeen struct{ pb.UnimplementedQuoteServiceServer }
+type authSeen struct {
+	pb.UnimplementedQuoteServiceServer
+}
 
 func (authSeen) GetQuote(ctx context.Context, _ *pb.GetQuoteRequest) (*pb.GetQuoteResponse, error) {
 	md, _ := metadata.FromIncomingContext(ctx)
