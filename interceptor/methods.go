@@ -43,6 +43,9 @@ type methodEntry struct {
 // maxCachedMethods bounds the entries built on first use, for methods that
 // only a service pattern of an unregistered service, or "*", matches: the
 // names of such calls come from the application and need not be bounded.
+// Past it, a method's entry is built for each call, and its metrics go
+// under OtherMethod, so that neither memory nor the metrics' cardinality
+// grows with the names.
 const maxCachedMethods = 1024
 
 // methodTable finds the entry of a full method name: an exact pattern
@@ -55,6 +58,7 @@ type methodTable struct {
 	service map[string]*methodConfig // "/pkg.Service/"
 	all     *methodConfig
 	forced  *methodConfig // for Force() on a method without config
+	other   *methodAttrs  // for methods past the cache's bound
 
 	cache  sync.Map // full method -> *methodEntry, for service and "*" matches
 	cached atomic.Int64
@@ -84,11 +88,13 @@ func (t *methodTable) entry(method string, cfg *methodConfig) *methodEntry {
 	if e, ok := t.cache.Load(method); ok {
 		return e.(*methodEntry)
 	}
-	e := t.newEntry(method, cfg, nil)
 	if t.cached.Add(1) > maxCachedMethods {
 		t.cached.Add(-1)
+		e := &methodEntry{name: methodName(method), cfg: cfg, attrs: t.other}
+		e.req, e.resp = messageTypes(method, nil)
 		return e
 	}
+	e := t.newEntry(method, cfg, nil)
 	actual, loaded := t.cache.LoadOrStore(method, e)
 	if loaded {
 		t.cached.Add(-1)
@@ -99,17 +105,25 @@ func (t *methodTable) entry(method string, cfg *methodConfig) *methodEntry {
 func (t *methodTable) newEntry(method string, cfg *methodConfig, md protoreflect.MethodDescriptor) *methodEntry {
 	name := methodName(method)
 	e := &methodEntry{name: name, cfg: cfg, attrs: newMethodAttrs(name)}
+	e.req, e.resp = messageTypes(method, md)
+	return e
+}
+
+// messageTypes returns a method's request and reply types from the
+// registry, or nils.
+func messageTypes(method string, md protoreflect.MethodDescriptor) (req, resp protoreflect.MessageType) {
 	if md == nil {
 		md, _ = findMethod(method)
 	}
-	if md != nil {
-		req, err1 := protoregistry.GlobalTypes.FindMessageByName(md.Input().FullName())
-		resp, err2 := protoregistry.GlobalTypes.FindMessageByName(md.Output().FullName())
-		if err1 == nil && err2 == nil {
-			e.req, e.resp = req, resp
-		}
+	if md == nil {
+		return nil, nil
 	}
-	return e
+	req, err1 := protoregistry.GlobalTypes.FindMessageByName(md.Input().FullName())
+	resp, err2 := protoregistry.GlobalTypes.FindMessageByName(md.Output().FullName())
+	if err1 != nil || err2 != nil {
+		return nil, nil
+	}
+	return req, resp
 }
 
 // findMethod finds a full method in the global registry, where generated
@@ -159,12 +173,12 @@ func methodNames(sd protoreflect.ServiceDescriptor) string {
 // registry: a method that does not exist in a registered service, or Diff
 // options that name what its reply type does not have, are errors; a
 // service that is not registered is said once to warn.
-func newMethodTable(rules []methodRule, warn func(error)) (*methodTable, error) {
+func newMethodTable(rules []methodRule, other *methodAttrs, warn func(error)) (*methodTable, error) {
 	forced, err := compileMethod(MethodConfig{SampleRate: 1})
 	if err != nil {
 		return nil, err
 	}
-	t := &methodTable{exact: map[string]*methodEntry{}, service: map[string]*methodConfig{}, forced: forced}
+	t := &methodTable{exact: map[string]*methodEntry{}, service: map[string]*methodConfig{}, forced: forced, other: other}
 	type servicePattern struct {
 		pattern, svc string
 		cfg          *methodConfig

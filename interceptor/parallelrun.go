@@ -89,13 +89,13 @@ func New(candidate grpc.ClientConnInterface, opts ...Option) (*ParallelRun, erro
 		}
 		errorStatus[oc] = true
 	}
-	methods, err := newMethodTable(o.methods, o.errorHandler)
-	if err != nil {
-		return nil, err
-	}
 	tel, err := newTelemetry(o.tracerProvider, o.meterProvider)
 	if err != nil {
 		return nil, fmt.Errorf("interceptor: telemetry: %w", err)
+	}
+	methods, err := newMethodTable(o.methods, tel.other, o.errorHandler)
+	if err != nil {
+		return nil, err
 	}
 	p := &ParallelRun{
 		candidate:       candidate,

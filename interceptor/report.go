@@ -52,6 +52,10 @@ func (p *ParallelRun) record(parent context.Context, e *methodEntry, start time.
 		LegacyDurationKey.Float64(float64(f.legacy.dur.Microseconds()) / 1000),
 		CandidateDurationKey.Float64(float64(f.candidate.dur.Microseconds()) / 1000),
 	}
+	if e.attrs.name != e.name {
+		// Counted under OtherMethod: the span still says which method.
+		attrs = append(attrs, semconv.RPCMethodOriginal(e.name))
+	}
 	if streaming {
 		attrs = append(attrs, LegacyMessagesKey.Int(f.legacy.msgs), CandidateMessagesKey.Int(f.candidate.msgs))
 	}
