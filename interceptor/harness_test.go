@@ -251,15 +251,15 @@ func (e *env) counter(t *testing.T, name string, want map[string]string) int64 {
 // gauge reads the last value of an int64 gauge.
 func (e *env) gauge(t *testing.T, name string) int64 {
 	t.Helper()
-	for _, m := range e.collect(t, name) {
-		g, ok := m.Data.(metricdata.Gauge[int64])
-		if !ok || len(g.DataPoints) != 1 {
-			t.Fatalf("%s is %T with %v", name, m.Data, m.Data)
-		}
-		return g.DataPoints[0].Value
+	ms := e.collect(t, name)
+	if len(ms) != 1 {
+		t.Fatalf("%d metrics %s", len(ms), name)
 	}
-	t.Fatalf("no metric %s", name)
-	return 0
+	g, ok := ms[0].Data.(metricdata.Gauge[int64])
+	if !ok || len(g.DataPoints) != 1 {
+		t.Fatalf("%s is %T with %v", name, ms[0].Data, ms[0].Data)
+	}
+	return g.DataPoints[0].Value
 }
 
 // waitIdle waits until nothing is in flight and no byte of the memory
