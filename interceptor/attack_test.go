@@ -770,3 +770,179 @@ func TestStreamChaosEndsEachStreamOnce(t *testing.T) {
 		}
 	}
 }
+
+// A candidate that answers with garbage costs the comparison the same as
+// one that answers well: unordered replies are matched in time that grows
+// with their number, not with its square. 400 replies against 400
+// others, all different, must not keep a core busy for most of a second.
+func TestUnorderedMatchingIsNotQuadratic(t *testing.T) {
+	if testing.Short() {
+		t.Skip("CPU-bound")
+	}
+	const n = 400
+	stream := func(offset int) *quoteServer {
+		return &quoteServer{list: func(req *pb.ListQuotesRequest, s grpc.ServerStreamingServer[pb.ListQuotesResponse]) error {
+			for i := range int(req.GetCount()) {
+				if err := s.Send(&pb.ListQuotesResponse{Quote: quoteN(offset+i, int64(i))}); err != nil {
+					return err
+				}
+			}
+			return nil
+		}}
+	}
+	e := newEnv(t, envConfig{legacyServer: stream(0), candidateServer: stream(n), opts: []interceptor.Option{
+		interceptor.WithMethod("*", interceptor.MethodConfig{SampleRate: 1, UnorderedReplies: true, Timeout: time.Minute}),
+	}})
+	if got, err := list(t, e.client, ctxTimeout(t), n); err != nil || len(got) != n {
+		t.Fatalf("%d replies, %v", len(got), err)
+	}
+	start := time.Now()
+	r := e.waitReports(t, 1)[0]
+	if took := time.Since(start); took > 250*time.Millisecond {
+		t.Errorf("the comparison of %d unordered replies took %v after the stream ended (outcome %v)", n, took, r.GetOutcome())
+	}
+}
+
+// describeErr says what a caller sees of an error.
+func describeErr(err error) string {
+	if err == nil {
+		return "ok"
+	}
+	if err == io.EOF {
+		return "EOF"
+	}
+	return status.Code(err).String() + ":" + status.Convert(err).Message()
+}
+
+// streamScript uses a stream the way a caller may, and says what it saw.
+type streamScript func(ctx context.Context, cancel func(), c pb.QuoteServiceClient) string
+
+// The caller sees exactly what a plain client sees, whatever it does with
+// a stream: send after CloseSend, close twice, receive after the end or an
+// error, read the header and trailer, cancel while waiting for the header,
+// or receive what a client stream's service sends early or instead of a
+// reply. The candidate here never answers.
+func TestStreamCallerSeesWhatAPlainClientSees(t *testing.T) {
+	legacy := &quoteServer{exchange: func(s grpc.BidiStreamingServer[pb.ExchangeQuotesRequest, pb.ExchangeQuotesResponse]) error {
+		_ = s.SetHeader(metadata.Pairs("x-h", "1"))
+		s.SetTrailer(metadata.Pairs("x-t", "2"))
+		for {
+			req, err := s.Recv()
+			if err == io.EOF {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			switch req.GetSku() {
+			case "fail":
+				return status.Error(codes.InvalidArgument, "bad sku")
+			case "slow":
+				time.Sleep(100 * time.Millisecond)
+			}
+			if err := s.Send(&pb.ExchangeQuotesResponse{Quote: &pb.Quote{QuoteId: req.GetSku()}}); err != nil {
+				return err
+			}
+		}
+	}, collect: func(s grpc.ClientStreamingServer[pb.CollectQuotesRequest, pb.CollectQuotesResponse]) error {
+		req, err := s.Recv()
+		if err != nil {
+			return err
+		}
+		if req.GetSku() == "early" {
+			return s.SendAndClose(&pb.CollectQuotesResponse{Quote: &pb.Quote{QuoteId: "early"}})
+		}
+		if req.GetSku() == "fail" {
+			return status.Error(codes.FailedPrecondition, "no")
+		}
+		for {
+			if _, err := s.Recv(); err == io.EOF {
+				return s.SendAndClose(&pb.CollectQuotesResponse{Quote: &pb.Quote{QuoteId: "all"}})
+			} else if err != nil {
+				return err
+			}
+		}
+	}}
+	cand := newHanging()
+	e := newEnv(t, envConfig{legacyServer: legacy, candidateServer: &cand.quoteServer, opts: []interceptor.Option{
+		interceptor.WithMethod("*", interceptor.MethodConfig{SampleRate: 1, Timeout: 200 * time.Millisecond, CompareHeader: true}),
+	}})
+	scripts := map[string]streamScript{
+		"send after CloseSend": func(ctx context.Context, cancel func(), c pb.QuoteServiceClient) string {
+			s, _ := c.ExchangeQuotes(ctx)
+			var out []string
+			out = append(out, describeErr(s.Send(&pb.ExchangeQuotesRequest{Sku: "A"})))
+			_, err := s.Recv()
+			out = append(out, describeErr(err))
+			out = append(out, describeErr(s.CloseSend()))
+			_, err = s.Recv()
+			out = append(out, describeErr(err), describeErr(s.CloseSend()))
+			out = append(out, describeErr(s.Send(&pb.ExchangeQuotesRequest{Sku: "B"})))
+			_, err = s.Recv()
+			out = append(out, describeErr(err))
+			h, err := s.Header()
+			out = append(out, fmt.Sprint(h.Get("x-h"), describeErr(err)), fmt.Sprint(s.Trailer().Get("x-t")))
+			return strings.Join(out, " ")
+		},
+		"fail mid": func(ctx context.Context, cancel func(), c pb.QuoteServiceClient) string {
+			s, _ := c.ExchangeQuotes(ctx)
+			var out []string
+			for _, sku := range []string{"A", "fail", "B", "C"} {
+				out = append(out, describeErr(s.Send(&pb.ExchangeQuotesRequest{Sku: sku})))
+			}
+			for range 3 {
+				_, err := s.Recv()
+				out = append(out, describeErr(err))
+			}
+			h, err := s.Header()
+			out = append(out, fmt.Sprint(h.Get("x-h"), describeErr(err)), fmt.Sprint(s.Trailer().Get("x-t")))
+			return strings.Join(out, " ")
+		},
+		"cancel during header": func(ctx context.Context, cancel func(), c pb.QuoteServiceClient) string {
+			s, _ := c.ExchangeQuotes(ctx)
+			time.AfterFunc(20*time.Millisecond, cancel)
+			_ = s.Send(&pb.ExchangeQuotesRequest{Sku: "slow"})
+			h, err := s.Header()
+			_, err2 := s.Recv()
+			return fmt.Sprint(h.Get("x-h"), describeErr(err), describeErr(err2))
+		},
+		"collect early": func(ctx context.Context, cancel func(), c pb.QuoteServiceClient) string {
+			s, _ := c.CollectQuotes(ctx)
+			var out []string
+			out = append(out, describeErr(s.Send(&pb.CollectQuotesRequest{Sku: "early"})))
+			r, err := s.CloseAndRecv()
+			out = append(out, r.GetQuote().GetQuoteId(), describeErr(err))
+			r2 := &pb.CollectQuotesResponse{}
+			out = append(out, describeErr(s.RecvMsg(r2)))
+			return strings.Join(out, " ")
+		},
+		"collect fail": func(ctx context.Context, cancel func(), c pb.QuoteServiceClient) string {
+			s, _ := c.CollectQuotes(ctx)
+			var out []string
+			out = append(out, describeErr(s.Send(&pb.CollectQuotesRequest{Sku: "fail"})))
+			r, err := s.CloseAndRecv()
+			out = append(out, r.GetQuote().GetQuoteId(), describeErr(err))
+			return strings.Join(out, " ")
+		},
+		"recv without send then cancel": func(ctx context.Context, cancel func(), c pb.QuoteServiceClient) string {
+			s, _ := c.ExchangeQuotes(ctx)
+			time.AfterFunc(20*time.Millisecond, cancel)
+			_, err := s.Recv()
+			_, err2 := s.Recv()
+			return describeErr(err) + " " + describeErr(err2) + " " + describeErr(s.Send(&pb.ExchangeQuotesRequest{}))
+		},
+	}
+	for name, sc := range scripts {
+		ctx1, c1 := context.WithTimeout(context.Background(), 5*time.Second)
+		plain := sc(ctx1, c1, e.plain)
+		c1()
+		ctx2, c2 := context.WithTimeout(context.Background(), 5*time.Second)
+		mirrored := sc(ctx2, c2, e.client)
+		c2()
+		if plain != mirrored {
+			t.Errorf("%s:\n plain    %s\n mirrored %s", name, plain, mirrored)
+		}
+	}
+	e.waitReports(t, len(scripts))
+	e.waitIdle(t)
+}
