@@ -25,6 +25,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/encoding"
+	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -945,4 +946,39 @@ func TestStreamCallerSeesWhatAPlainClientSees(t *testing.T) {
 	}
 	e.waitReports(t, len(scripts))
 	e.waitIdle(t)
+}
+
+// plainProto is the proto codec under a codec of the caller's own: the
+// wire is the same as gRPC's default.
+type plainProto struct{}
+
+func (plainProto) Marshal(v any) (mem.BufferSlice, error) {
+	b, err := proto.Marshal(v.(proto.Message))
+	return mem.BufferSlice{mem.SliceBuffer(b)}, err
+}
+
+func (plainProto) Unmarshal(data mem.BufferSlice, v any) error {
+	return proto.Unmarshal(data.Materialize(), v.(proto.Message))
+}
+
+func (plainProto) Name() string { return "" }
+
+// A stream whose middleware below the parallel run picks its own codec
+// (one that writes the same wire) is mirrored all the same: the candidate
+// gets what the caller sent, and identical services match.
+func TestStreamWithACodecPickedBelowIsMirrored(t *testing.T) {
+	ownCodec := grpc.WithChainStreamInterceptor(func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+		return streamer(ctx, desc, cc, method, append(opts, grpc.ForceCodecV2(plainProto{}))...)
+	})
+	e := newEnv(t, envConfig{legacyServer: lister(flat(10), all, nil), candidateServer: lister(flat(10), all, nil),
+		opts: []interceptor.Option{interceptor.WithMethod("*", interceptor.MethodConfig{SampleRate: 1, Timeout: time.Second})},
+		dialOpts: []grpc.DialOption{ownCodec}})
+	if got, err := list(t, e.client, ctxTimeout(t), 3); err != nil || len(got) != 3 {
+		t.Fatalf("%d replies, %v", len(got), err)
+	}
+	r := e.waitReports(t, 1)[0]
+	if r.GetOutcome() != parallelrunv1.Outcome_OUTCOME_MATCH {
+		t.Errorf("outcome %v (%s), candidate status %v, %d legacy and %d candidate replies: %s",
+			r.GetOutcome(), r.GetAbandonReason(), r.GetCandidateStatus(), r.GetLegacyMessages(), r.GetCandidateMessages(), diffPaths(r))
+	}
 }
