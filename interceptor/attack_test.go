@@ -713,7 +713,7 @@ func TestStreamChaosEndsEachStreamOnce(t *testing.T) {
 	}})
 	var openFailed atomic.Int64
 	var wg sync.WaitGroup
-	const workers, per = 8, 40
+	const workers, per = 6, 30
 	for w := range workers {
 		wg.Go(func() {
 			r := rand.New(rand.NewPCG(uint64(w), 7))
@@ -971,7 +971,7 @@ func TestStreamWithACodecPickedBelowIsMirrored(t *testing.T) {
 		return streamer(ctx, desc, cc, method, append(opts, grpc.ForceCodecV2(plainProto{}))...)
 	})
 	e := newEnv(t, envConfig{legacyServer: lister(flat(10), all, nil), candidateServer: lister(flat(10), all, nil),
-		opts: []interceptor.Option{interceptor.WithMethod("*", interceptor.MethodConfig{SampleRate: 1, Timeout: time.Second})},
+		opts:     []interceptor.Option{interceptor.WithMethod("*", interceptor.MethodConfig{SampleRate: 1, Timeout: time.Second})},
 		dialOpts: []grpc.DialOption{ownCodec}})
 	if got, err := list(t, e.client, ctxTimeout(t), 3); err != nil || len(got) != 3 {
 		t.Fatalf("%d replies, %v", len(got), err)
