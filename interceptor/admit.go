@@ -92,7 +92,12 @@ func (p *ParallelRun) candidateContext(base context.Context, callerDeadline time
 				cctx, cancel, err = nil, nil, fmt.Errorf("panic in the candidate metadata hook: %v", v)
 			}
 		}()
-		md = rewrite(cctx, md)
+		if md = rewrite(cctx, md); md == nil {
+			md = metadata.MD{}
+		}
+		// Whatever the hook returns, the candidate knows it is one: it is
+		// how it suppresses side effects.
+		md.Set(RoleKey, "candidate")
 	}
 	return metadata.NewOutgoingContext(cctx, md), cancel, nil
 }

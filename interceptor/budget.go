@@ -2,6 +2,8 @@ package interceptor
 
 import (
 	"sync/atomic"
+
+	"google.golang.org/protobuf/proto"
 )
 
 // admission bounds what the parallel run holds at once: calls in flight and
@@ -107,3 +109,18 @@ func (a *allowance) close() {
 		a.adm.release(cur)
 	}
 }
+
+// Copies are encoded with the sizes that proto.Size has just cached, to be
+// counted before they are made, and decoded without the checks the caller's
+// own decoding already made.
+var (
+	copyOptions  = proto.MarshalOptions{AllowPartial: true, UseCachedSize: true}
+	copyDecoding = proto.UnmarshalOptions{AllowPartial: true}
+)
+
+// queuedItemBytes is what a copy queued on a stream holds besides its
+// bytes: its place in the queue and its allocation.
+const queuedItemBytes = 64
+
+// held is the share of the budget a queued copy holds.
+func held(b []byte) int64 { return int64(len(b)) + queuedItemBytes }

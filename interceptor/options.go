@@ -143,7 +143,7 @@ func WithSink(s sink.Sink) Option {
 }
 
 // WithTracerProvider sets where comparison spans go; the global provider
-// by default. nil is ignored.
+// by default. nil is ignored; a typed nil is an error.
 func WithTracerProvider(tp trace.TracerProvider) Option {
 	return func(o *options) {
 		if tp != nil {
@@ -153,7 +153,7 @@ func WithTracerProvider(tp trace.TracerProvider) Option {
 }
 
 // WithMeterProvider sets where metrics go; the global provider by default.
-// nil is ignored.
+// nil is ignored; a typed nil is an error.
 func WithMeterProvider(mp metric.MeterProvider) Option {
 	return func(o *options) {
 		if mp != nil {
@@ -213,9 +213,12 @@ func WithMaxSpanEvents(n int) Option {
 // call: credentials, tenant or routing headers often differ per target.
 // Without it the candidate receives all of the caller's outgoing metadata,
 // authorization included, plus [RoleKey]. f gets a copy of that metadata
-// and returns what the candidate receives instead. A panic in f is
-// recovered and the call ends as an internal error, without a candidate
-// call.
+// and returns what the candidate receives instead; [RoleKey] is set again
+// on what it returns, whatever it did. f runs in the candidate's goroutine
+// with the candidate call's context, and must return when that context
+// ends: a hook that blocks holds the call's place in flight, and Close
+// waits for it. A panic in f is recovered and the call ends as an internal
+// error, without a candidate call.
 func WithCandidateMetadata(f func(ctx context.Context, md metadata.MD) metadata.MD) Option {
 	return func(o *options) { o.rewriteMD = f }
 }
@@ -244,7 +247,8 @@ func WithErrorStatus(outcomes ...parallelrunv1.Outcome) Option {
 // WithErrorHandler receives what goes wrong inside the parallel run: sink
 // errors, dropped reports, recovered panics. None of it ever reaches a
 // caller. The default is the OpenTelemetry global error handler
-// (otel.Handle).
+// (otel.Handle). It is called from the parallel run's goroutines; a panic
+// in it is recovered and dropped.
 func WithErrorHandler(f func(error)) Option {
 	return func(o *options) {
 		if f != nil {

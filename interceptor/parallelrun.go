@@ -9,9 +9,11 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/proto"
 
 	parallelrunv1 "github.com/parallelrun/grpc-parallelrun/proto/parallelrun/v1"
 	"github.com/parallelrun/grpc-parallelrun/sink"
@@ -34,7 +36,7 @@ type ParallelRun struct {
 	rootSpans       bool
 	errorStatus     map[parallelrunv1.Outcome]bool
 
-	reports  *delivery // nil without sinks
+	reports  []*delivery // one per sink, so that no sink holds up another
 	observed metric.Registration
 
 	closeMu sync.Mutex
@@ -82,6 +84,19 @@ func New(candidate grpc.ClientConnInterface, opts ...Option) (*ParallelRun, erro
 			return nil, fmt.Errorf("interceptor: WithSink: sink %d is a nil %T", i, s)
 		}
 	}
+	if o.tracerProvider != nil && isNil(o.tracerProvider) {
+		return nil, fmt.Errorf("interceptor: WithTracerProvider: a nil %T", o.tracerProvider)
+	}
+	if o.meterProvider != nil && isNil(o.meterProvider) {
+		return nil, fmt.Errorf("interceptor: WithMeterProvider: a nil %T", o.meterProvider)
+	}
+	// The error handler is the user's code, called from goroutines of
+	// ours: a panic in it must not end the program.
+	handler := o.errorHandler
+	o.errorHandler = func(err error) {
+		defer func() { _ = recover() }()
+		handler(err)
+	}
 	errorStatus := map[parallelrunv1.Outcome]bool{parallelrunv1.Outcome_OUTCOME_INTERNAL_ERROR: true}
 	for _, oc := range o.errorStatus {
 		if _, ok := parallelrunv1.Outcome_name[int32(oc)]; !ok || oc == parallelrunv1.Outcome_OUTCOME_UNSPECIFIED {
@@ -113,12 +128,8 @@ func New(candidate grpc.ClientConnInterface, opts ...Option) (*ParallelRun, erro
 	if p.observed, err = tel.observe(p.adm); err != nil {
 		return nil, fmt.Errorf("interceptor: telemetry: %w", err)
 	}
-	switch len(o.sinks) {
-	case 0:
-	case 1:
-		p.reports = newDelivery(o.sinks[0], o.reportQueue, tel, o.errorHandler)
-	default:
-		p.reports = newDelivery(sink.Multi(o.sinks...), o.reportQueue, tel, o.errorHandler)
+	for i, s := range o.sinks {
+		p.reports = append(p.reports, newDelivery(i, s, o.reportQueue, tel, o.errorHandler))
 	}
 	return p, nil
 }
@@ -175,18 +186,40 @@ func (p *ParallelRun) Close(ctx context.Context) error {
 		}
 		p.observed = nil
 	}
-	if p.reports == nil || p.flushed {
+	if p.flushed {
 		return nil
 	}
-	// Nothing is in flight, so nothing more is queued.
-	if err := p.reports.drain(ctx); err != nil {
-		return fmt.Errorf("interceptor: Close: %w", err)
+	// Nothing is in flight, so nothing more is queued. Each sink is
+	// drained and flushed on its own, at once, so that a stuck one does
+	// not use up the others' time.
+	errs := make([]error, len(p.reports))
+	var wg sync.WaitGroup
+	for i, d := range p.reports {
+		wg.Go(func() {
+			if err := d.drain(ctx); err != nil {
+				errs[i] = fmt.Errorf("interceptor: Close: sink %d: %w", i, err)
+			} else if err := d.flush(ctx); err != nil {
+				errs[i] = fmt.Errorf("interceptor: Close: sink %d: flush: %w", i, err)
+			}
+		})
 	}
-	if err := p.reports.flush(ctx); err != nil {
-		return fmt.Errorf("interceptor: Close: flush: %w", err)
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
 	}
 	p.flushed = true
 	return nil
+}
+
+// publish hands a report to every sink's queue; each sink but the first
+// gets a copy of its own, since sinks run at once.
+func (p *ParallelRun) publish(ctx context.Context, r *parallelrunv1.Report) {
+	for i, d := range p.reports {
+		if i > 0 {
+			r = proto.Clone(r).(*parallelrunv1.Report)
+		}
+		d.enqueue(ctx, r)
+	}
 }
 
 // delivery hands reports to the sink from one goroutine, started when a
@@ -196,6 +229,7 @@ type delivery struct {
 	sink    sink.Sink
 	queue   chan *parallelrunv1.Report
 	tel     *telemetry
+	attrs   metric.MeasurementOption // the sink's index
 	onError func(error)
 
 	mu      sync.Mutex
@@ -203,8 +237,9 @@ type delivery struct {
 	idle    chan struct{} // closed when the worker ends; nil while none runs
 }
 
-func newDelivery(s sink.Sink, size int, tel *telemetry, onError func(error)) *delivery {
-	return &delivery{sink: s, queue: make(chan *parallelrunv1.Report, size), tel: tel, onError: onError}
+func newDelivery(index int, s sink.Sink, size int, tel *telemetry, onError func(error)) *delivery {
+	return &delivery{sink: s, queue: make(chan *parallelrunv1.Report, size), tel: tel, onError: onError,
+		attrs: metric.WithAttributeSet(attribute.NewSet(SinkKey.Int(index)))}
 }
 
 // enqueue hands a report to the worker without ever blocking.
@@ -212,7 +247,7 @@ func (d *delivery) enqueue(ctx context.Context, r *parallelrunv1.Report) {
 	select {
 	case d.queue <- r:
 	default:
-		d.tel.reportsLost.Add(ctx, 1)
+		d.tel.reportsLost.Add(ctx, 1, d.attrs)
 		d.onError(errors.New("interceptor: the sink queue is full: report dropped"))
 		return
 	}
@@ -251,12 +286,12 @@ func (d *delivery) publish(r *parallelrunv1.Report) {
 	ctx := context.Background()
 	defer func() {
 		if v := recover(); v != nil {
-			d.tel.sinkErrors.Add(ctx, 1)
+			d.tel.sinkErrors.Add(ctx, 1, d.attrs)
 			d.onError(fmt.Errorf("interceptor: publishing a report: sink panicked: %v", v))
 		}
 	}()
 	if err := d.sink.Publish(ctx, r); err != nil {
-		d.tel.sinkErrors.Add(ctx, 1)
+		d.tel.sinkErrors.Add(ctx, 1, d.attrs)
 		d.onError(fmt.Errorf("interceptor: publishing a report: %w", err))
 	}
 }

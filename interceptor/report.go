@@ -24,9 +24,10 @@ import (
 // sent is what the caller sent, for the report: copies that the parallel
 // run owns, decoded.
 type sent struct {
-	request  proto.Message   // a unary or server-streaming call's request
-	requests []proto.Message // a client or bidirectional stream's first messages
-	omitted  int             // messages of the stream left out for their size
+	request        proto.Message   // a unary or server-streaming call's request
+	requestOmitted bool            // the request was left out for its size
+	requests       []proto.Message // a client or bidirectional stream's first messages
+	omitted        int             // messages of the stream left out for their size
 }
 
 // record records a mirrored call once its outcome is known: the span
@@ -106,7 +107,7 @@ func (p *ParallelRun) record(parent context.Context, e *methodEntry, start time.
 	if v.outcome == parallelrunv1.Outcome_OUTCOME_INTERNAL_ERROR {
 		p.onError(fmt.Errorf("interceptor: %s: %s", e.name, v.problem))
 	}
-	if p.reports == nil {
+	if len(p.reports) == 0 {
 		return
 	}
 
@@ -142,7 +143,7 @@ func (p *ParallelRun) record(parent context.Context, e *methodEntry, start time.
 		})
 	}
 	p.addRequests(rep, in)
-	p.reports.enqueue(ctx, rep)
+	p.publish(ctx, rep)
 }
 
 // addRequests puts what the caller sent into the report, redacted (the
@@ -152,6 +153,7 @@ func (p *ParallelRun) addRequests(rep *parallelrunv1.Report, in sent) {
 	if p.maxRequestBytes == 0 {
 		return
 	}
+	rep.RequestOmitted = in.requestOmitted
 	if in.request != nil {
 		protodiff.Redact(in.request)
 		if proto.Size(in.request) > p.maxRequestBytes {

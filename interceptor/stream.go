@@ -26,17 +26,16 @@ func (p *ParallelRun) stream(ctx context.Context, desc *grpc.StreamDesc, cc *grp
 	if s == nil {
 		return streamer(ctx, desc, cc, method, opts...)
 	}
-	legacyOpts := opts
-	if s.tap != nil {
-		legacyOpts = append(opts[:len(opts):len(opts)], grpc.ForceCodecV2(s.tap))
-	}
 	returned := false
 	defer func() {
 		if !returned {
-			s.release() // the streamer panicked; the panic goes on
+			// The streamer panicked: the panic goes on, the stream is
+			// counted as one that did not open.
+			s.release()
+			p.tel.skip(ctx, s.e.attrs, ReasonLegacyStreamFailed)
 		}
 	}()
-	ls, err := streamer(ctx, desc, cc, method, legacyOpts...)
+	ls, err := streamer(ctx, desc, cc, method, opts...)
 	returned = true
 	if err != nil {
 		s.release()
@@ -50,17 +49,18 @@ func (p *ParallelRun) stream(ctx context.Context, desc *grpc.StreamDesc, cc *grp
 
 // mirrorStream is the stream the caller gets: the legacy stream, with
 // every message the caller sends copied to the candidate and every reply
-// it receives copied for the comparison. Copies are handed over without
-// waiting, through queues of bounded length, within the stream's share of
-// the memory budget; when either bound is reached, the comparison is
-// abandoned and the legacy stream goes on alone.
+// it receives copied for the comparison: the messages as the caller sees
+// them, encoded. Copies are handed over without waiting, through queues of
+// bounded length, within the stream's share of the memory budget; when
+// either bound is reached, the comparison is abandoned and the legacy
+// stream goes on alone.
 //
 // Who owns what. Up to five goroutines touch a mirrorStream, and each field
 // belongs to one of them or is safe for all:
-//   - the caller's sending goroutine (SendMsg, CloseSend) owns the tap's
-//     sent copy and closeQueued, and puts the caller's messages on sends;
-//   - the caller's receiving goroutine (RecvMsg) owns the tap's received
-//     copy and puts the legacy replies on legacy;
+//   - the caller's sending goroutine (SendMsg, CloseSend) owns closeQueued
+//     and puts the caller's messages on sends;
+//   - the caller's receiving goroutine (RecvMsg) puts the legacy replies on
+//     legacy;
 //   - the legacy end goes on legacy after the replies, once (ended): from
 //     the receiving goroutine when the stream ends, from an AfterFunc
 //     goroutine when the caller's context ends first, or from whichever
@@ -71,8 +71,8 @@ func (p *ParallelRun) stream(ctx context.Context, desc *grpc.StreamDesc, cc *grp
 //     pairing, and the facts it decides on.
 //
 // Everything else is set before the caller gets the stream and only read
-// after, or is atomic: the flags, the reason, the counts, the allowance,
-// and cancel.
+// after, or is safe for concurrent use: the queues, the flags, the reason,
+// the counts, the allowance, and cancel.
 type mirrorStream struct {
 	grpc.ClientStream // the legacy stream
 
@@ -87,12 +87,11 @@ type mirrorStream struct {
 	cancel    context.CancelFunc
 	deadline  time.Time
 	start     time.Time
-	tap       *codecTap // nil: messages are encoded again to be copied
 	mem       *allowance
 	stopAfter func() bool // unregisters the watch on the caller's context
 
-	sends  chan streamItem  // the caller's messages, then a close marker
-	legacy chan legacyEvent // the legacy replies, then the end
+	sends  *queue[streamItem]  // the caller's messages, then a close marker
+	legacy *queue[legacyEvent] // the legacy replies, then the end
 
 	stopped  atomic.Bool // nothing more is copied
 	sendsOff atomic.Bool // the candidate takes no more of the caller's messages
@@ -172,17 +171,11 @@ func (p *ParallelRun) startStream(ctx context.Context, desc *grpc.StreamDesc, me
 		callerCtx: ctx,
 		start:     time.Now(),
 		mem:       mem,
-		// One more than the bound of messages: room for the marker or
-		// the end, always.
-		sends:  make(chan streamItem, e.cfg.maxMessages+1),
-		legacy: make(chan legacyEvent, e.cfg.maxMessages+1),
+		sends:     newQueue[streamItem](e.cfg.maxMessages),
+		legacy:    newQueue[legacyEvent](e.cfg.maxMessages),
 	}
 	s.deadline, _ = ctx.Deadline()
 	s.parent, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
-	if s.tap = newCodecTap(opts); s.tap != nil {
-		s.tap.take, s.tap.slabs = s.take, true
-		s.tap.sendsOff, s.tap.recvOff = &s.sendsOff, &s.stopped
-	}
 	return s
 }
 
@@ -221,16 +214,14 @@ func (s *mirrorStream) SendMsg(m any) error {
 }
 
 func (s *mirrorStream) copySend(m any) {
-	b, ok := s.encoded(m, (*codecTap).takeSent)
+	b, ok := s.encoded(m)
 	if !ok {
 		return
 	}
-	if len(s.sends) >= s.cfg.maxMessages {
-		s.mem.give(int64(len(b)))
+	if !s.sends.push(streamItem{b: b}, false) {
+		s.mem.give(held(b))
 		s.abandon(AbandonCandidateBehind)
-		return
 	}
-	s.sends <- streamItem{b: b}
 }
 
 // CloseSend closes the legacy stream's sending side, then the candidate's
@@ -246,7 +237,7 @@ func (s *mirrorStream) CloseSend() error {
 	returned = true
 	if !s.sendsOff.Load() && !s.closeQueued {
 		s.closeQueued = true
-		s.sends <- streamItem{closeSend: true} // its room is kept free
+		s.sends.push(streamItem{closeSend: true}, true)
 	}
 	return err
 }
@@ -285,35 +276,38 @@ func (s *mirrorStream) received1(m any, err error) {
 }
 
 func (s *mirrorStream) copyReply(m any) {
-	b, ok := s.encoded(m, (*codecTap).takeReceived)
+	b, ok := s.encoded(m)
 	if !ok {
 		return
 	}
-	if len(s.legacy) >= s.cfg.maxMessages {
-		s.mem.give(int64(len(b)))
+	if !s.legacy.push(legacyEvent{reply: b}, false) {
+		s.mem.give(held(b))
 		s.abandon(AbandonCandidateBehind)
-		return
 	}
-	s.legacy <- legacyEvent{reply: b}
 }
 
-// encoded returns the wire bytes of the message just sent or received,
-// within the stream's share of the memory budget: from the tap when there
-// is one, else encoded again.
-func (s *mirrorStream) encoded(m any, take func(*codecTap) []byte) ([]byte, bool) {
-	if s.tap != nil {
-		b := take(s.tap)
-		return b, b != nil
+// encoded copies the message the caller just sent or received, as the
+// caller sees it, within the stream's share of the memory budget.
+func (s *mirrorStream) encoded(m any) ([]byte, bool) {
+	pm, ok := m.(proto.Message)
+	if !ok {
+		s.fail(fmt.Sprintf("a %T is not a protobuf message", m))
+		return nil, false
 	}
-	b, err := proto.Marshal(m.(proto.Message))
+	size := proto.Size(pm)
+	if !s.take(int64(size) + queuedItemBytes) {
+		return nil, false
+	}
+	b, err := copyOptions.Marshal(pm)
 	if err != nil {
+		s.mem.give(int64(size) + queuedItemBytes)
 		s.fail(fmt.Sprintf("encoding a copy: %v", err))
 		return nil, false
 	}
 	if b == nil {
 		b = []byte{} // an empty message stands apart from none
 	}
-	return b, s.take(int64(len(b)))
+	return b, true
 }
 
 // take reserves n bytes of the stream's share of the memory budget, or
@@ -344,7 +338,7 @@ func (s *mirrorStream) pushEnd(e legacyEnd) {
 	if !s.ended.CompareAndSwap(false, true) {
 		return
 	}
-	s.legacy <- legacyEvent{end: &e} // its room is kept free
+	s.legacy.push(legacyEvent{end: &e}, true)
 	if e.callerGone || e.panicked {
 		// After the end is queued, so that whoever sees the
 		// cancellation finds it.

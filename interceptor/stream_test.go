@@ -402,7 +402,11 @@ func TestLongStreamMemoryBound(t *testing.T) {
 		interceptor.WithMethod("*", interceptor.MethodConfig{SampleRate: 1, Timeout: time.Minute, MaxStreamBytes: 4 << 20}),
 	}})
 	const n = 100_000
-	stream, err := e.client.ListQuotes(ctxTimeout(t), &pb.ListQuotesRequest{Count: n})
+	// 100,000 replies take a while on a loaded machine, under the race
+	// detector most of all.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	stream, err := e.client.ListQuotes(ctx, &pb.ListQuotesRequest{Count: n})
 	if err != nil {
 		t.Fatal(err)
 	}

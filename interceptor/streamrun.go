@@ -37,14 +37,13 @@ func (s *mirrorStream) run() {
 	defer s.stopAfter()
 	var f facts
 	c := pairing{s: s}
-	var fed *feeder
 	func() {
 		defer func() {
 			if v := recover(); v != nil {
 				s.fail(fmt.Sprintf("panic: %v", v))
 			}
 		}()
-		fed = c.run(&f)
+		c.run(&f)
 	}()
 	// The comparison is over: a reason to abandon it that comes now comes
 	// too late to matter.
@@ -59,20 +58,27 @@ func (s *mirrorStream) run() {
 	s.stopped.Store(true)
 	s.sendsOff.Store(true)
 	s.cancel()
-	if fed != nil {
-		<-fed.done
+	if c.fed != nil {
+		<-c.fed.done
 	}
-	in := s.sent(fed)
+	in := s.sent(c.fed)
 	f.legacy.msgs = int(s.received.Load())
 	f.candidate.msgs = c.candCount
 	v := decide(&f, s.cfg.compareMessage, MaxStreamDifferences)
 	if v.outcome == parallelrunv1.Outcome_OUTCOME_MATCH || v.outcome == parallelrunv1.Outcome_OUTCOME_MISMATCH {
 		// The replies count: those kept for an unordered comparison are
 		// matched now, and the headers compared; then decide again.
-		c.finishUnordered()
-		if s.cfg.compareHeader {
-			c.compareHeader(&f)
-		}
+		func() {
+			defer func() {
+				if v := recover(); v != nil {
+					f.internal = fmt.Sprintf("panic: %v", v)
+				}
+			}()
+			c.finishUnordered()
+			if s.cfg.compareHeader {
+				c.compareHeader()
+			}
+		}()
 		f.diffs, f.truncated, f.incomplete = c.diffs, c.truncated, c.incomplete
 		v = decide(&f, s.cfg.compareMessage, MaxStreamDifferences)
 	}
@@ -85,6 +91,7 @@ func (s *mirrorStream) run() {
 type pairing struct {
 	s          *mirrorStream
 	cs         grpc.ClientStream // the candidate stream; nil if it did not open
+	fed        *feeder           // nil if the candidate stream did not open
 	legacyEnd  *legacyEnd
 	legacyPos  int // legacy replies taken from the queue
 	candCount  int
@@ -94,22 +101,17 @@ type pairing struct {
 	// Unordered replies, kept until both ends.
 	keptLegacy []proto.Message
 	keptCand   []proto.Message
-	// countOnly: the candidate failed as a call, so the legacy replies it
-	// never matched are counted, not rendered.
-	countOnly bool
 }
 
-// run gathers the facts of both sides. It returns the feeder, if it
-// started one.
-func (c *pairing) run(f *facts) *feeder {
+// run gathers the facts of both sides.
+func (c *pairing) run(f *facts) {
 	s := c.s
 	cctx, cancel, err := s.p.candidateContext(s.parent, s.deadline, s.cfg)
 	if err != nil {
 		s.fail(err.Error())
-		return nil
+		return
 	}
 	defer cancel()
-	var fed *feeder
 	start := time.Now()
 	cs, err := s.p.candidate.NewStream(cctx, s.desc, s.method, s.opts...)
 	if err != nil {
@@ -117,40 +119,36 @@ func (c *pairing) run(f *facts) *feeder {
 		f.candidate = side{done: true, err: err, dur: time.Since(start)}
 	} else {
 		c.cs = cs
-		fed = &feeder{s: s, done: make(chan struct{})}
-		go fed.feed(cctx, cs)
+		c.fed = &feeder{s: s, done: make(chan struct{})}
+		go c.fed.feed(cctx, cs)
 		err = c.receive(cctx, cs)
 		if err != errStopped {
 			f.candidate = side{done: true, err: err, dur: time.Since(start)}
 		}
 	}
-	// The candidate is done; the rest of the legacy stream is compared
-	// with nothing, up to its end. When the candidate failed as a call
-	// (unreachable, out of time), the outcome will say so and the rest is
-	// only counted.
-	c.countOnly = f.candidate.err != nil && callFailure(status.Code(f.candidate.err))
-	if c.countOnly {
-		s.stopped.Store(true) // the caller's side stops copying replies
-	}
-	if !c.legacyRest(cctx) {
-		switch {
-		case s.callerCtx.Err() != nil:
+	if f.candidate.err != nil && callFailure(status.Code(f.candidate.err)) {
+		// The candidate failed as a call: that is the outcome whatever
+		// the legacy stream does next, unless it has already ended the
+		// same way. No need to wait for it, or to copy more of it.
+		c.takeQueued()
+		s.stopped.Store(true)
+	} else if !c.legacyRest(cctx) {
+		if s.callerCtx.Err() != nil {
 			f.callerGone = true
-		case !c.countOnly:
-			// A candidate that failed as a call is a candidate error
-			// whatever the legacy stream does next.
+		} else {
 			s.abandon(AbandonLegacyUnfinished)
 		}
-		return fed
+		return
 	}
-	e := c.legacyEnd
-	f.legacy, f.callerGone, f.legacyPanicked = e.side, e.callerGone, e.panicked
-	return fed
+	if e := c.legacyEnd; e != nil {
+		f.legacy, f.callerGone, f.legacyPanicked = e.side, e.callerGone, e.panicked
+	}
 }
 
 // receive reads the candidate's replies until its stream ends, comparing
 // each with the legacy reply at the same position. It returns the
-// candidate's final status (nil for OK), or errStopped.
+// candidate's final status (nil for OK), or errStopped when the comparison
+// stopped first.
 func (c *pairing) receive(ctx context.Context, cs grpc.ClientStream) error {
 	s := c.s
 	for {
@@ -165,12 +163,28 @@ func (c *pairing) receive(ctx context.Context, cs grpc.ClientStream) error {
 			return err
 		}
 		c.candCount++
+		// A candidate reply is held until it is compared: it counts too.
+		size := int64(proto.Size(m))
+		if !s.take(size) {
+			return errStopped
+		}
 		switch {
 		case s.cfg.unordered:
-			if !c.keep(&c.keptCand, m, int64(proto.Size(m))) {
+			if len(c.keptCand) >= s.cfg.maxMessages {
+				s.abandon(AbandonMemoryBound)
 				return errStopped
 			}
+			c.keptCand = append(c.keptCand, m)
 			c.takeQueued()
+			continue // its share stays taken
+		case len(c.diffs) >= MaxStreamDifferences:
+			// Whatever it differs in would be thrown away; it still takes
+			// its legacy counterpart's place.
+			if !c.skipLegacy(ctx) {
+				s.mem.give(size)
+				return c.stopReason(ctx)
+			}
+			c.truncated = true
 		default:
 			legacy, ok := c.nextLegacy(ctx)
 			switch {
@@ -178,13 +192,46 @@ func (c *pairing) receive(ctx context.Context, cs grpc.ClientStream) error {
 				c.add(c.candCount-1, s.cfg.differ.Diff(legacy, m))
 			case c.legacyEnd != nil && !c.legacyEnd.callerGone && !c.legacyEnd.panicked:
 				c.add(c.candCount-1, s.cfg.differ.Diff(nil, m))
-			default:
+			case c.legacyEnd != nil:
+				s.mem.give(size)
 				return errStopped
+			default:
+				s.mem.give(size)
+				return c.stopReason(ctx)
 			}
 		}
+		s.mem.give(size)
 		if !s.desc.ServerStreams {
 			// gRPC has read the status along with the one reply.
 			return nil
+		}
+	}
+}
+
+// stopReason is receive's result when the wait for a legacy reply ended
+// without one: a stop, or the candidate's deadline, which comes before the
+// legacy stream's next reply or its end. The legacy stream is then
+// unfinished at the deadline, whatever it does next.
+func (c *pairing) stopReason(ctx context.Context) error {
+	if !c.s.stopped.Load() && ctx.Err() != nil {
+		c.s.abandon(AbandonLegacyUnfinished)
+	}
+	return errStopped
+}
+
+// next waits for the next legacy event; false when ctx ends first. What
+// has arrived is taken before any reason to stop is heard: the candidate's
+// deadline may well have passed already, and a stop queues the end before
+// it cancels.
+func (c *pairing) next(ctx context.Context) (legacyEvent, bool) {
+	for {
+		if ev, ok := c.s.legacy.pop(); ok {
+			return ev, true
+		}
+		select {
+		case <-c.s.legacy.ready:
+		case <-ctx.Done():
+			return c.s.legacy.pop()
 		}
 	}
 }
@@ -196,34 +243,44 @@ func (c *pairing) nextLegacy(ctx context.Context) (proto.Message, bool) {
 	if c.legacyEnd != nil {
 		return nil, false
 	}
-	var ev legacyEvent
-	select {
-	case ev = <-c.s.legacy:
-	case <-ctx.Done():
-		// Stopped; what has arrived still counts.
-		select {
-		case ev = <-c.s.legacy:
-		default:
-			return nil, false
-		}
-	}
-	if ev.end != nil {
+	ev, ok := c.next(ctx)
+	switch {
+	case !ok:
+		return nil, false
+	case ev.end != nil:
 		c.legacyEnd = ev.end
 		return nil, false
 	}
 	return c.decode(ev.reply)
 }
 
-// takeQueued moves the legacy replies that have arrived to the kept ones,
-// for an unordered comparison.
+// skipLegacy takes the next legacy reply without decoding it; false when
+// there is none.
+func (c *pairing) skipLegacy(ctx context.Context) bool {
+	if c.legacyEnd != nil {
+		return !c.legacyEnd.callerGone && !c.legacyEnd.panicked
+	}
+	ev, ok := c.next(ctx)
+	switch {
+	case !ok:
+		return false
+	case ev.end != nil:
+		c.legacyEnd = ev.end
+		return !ev.end.callerGone && !ev.end.panicked
+	}
+	c.s.mem.give(held(ev.reply))
+	c.legacyPos++
+	return true
+}
+
+// takeQueued takes the legacy events that have arrived, without waiting.
 func (c *pairing) takeQueued() {
 	for c.legacyEnd == nil {
-		select {
-		case ev := <-c.s.legacy:
-			c.takeRest(ev)
-		default:
+		ev, ok := c.s.legacy.pop()
+		if !ok {
 			return
 		}
+		c.takeRest(ev)
 	}
 }
 
@@ -232,22 +289,11 @@ func (c *pairing) takeQueued() {
 // ends (the candidate's deadline, or a stop).
 func (c *pairing) legacyRest(ctx context.Context) bool {
 	for c.legacyEnd == nil {
-		// What has arrived is taken before any reason to stop is heard:
-		// the candidate's deadline may well have passed already.
-		select {
-		case ev := <-c.s.legacy:
-			c.takeRest(ev)
-			continue
-		default:
+		ev, ok := c.next(ctx)
+		if !ok {
+			return false
 		}
-		select {
-		case ev := <-c.s.legacy:
-			c.takeRest(ev)
-		case <-ctx.Done():
-			// A stop queues the end before it cancels: take it.
-			c.takeQueued()
-			return c.legacyEnd != nil
-		}
+		c.takeRest(ev)
 	}
 	return true
 }
@@ -258,14 +304,14 @@ func (c *pairing) takeRest(ev legacyEvent) {
 	case ev.end != nil:
 		c.legacyEnd = ev.end
 	case s.stopped.Load():
-		s.mem.give(int64(len(ev.reply)))
+		s.mem.give(held(ev.reply))
 	case s.cfg.unordered:
 		if m, ok := c.decode(ev.reply); ok {
-			c.keep(&c.keptLegacy, m, int64(len(ev.reply)))
+			c.keep(m)
 		}
-	case c.countOnly || len(c.diffs) >= MaxStreamDifferences:
+	case len(c.diffs) >= MaxStreamDifferences:
 		// Rendering it would be thrown away.
-		s.mem.give(int64(len(ev.reply)))
+		s.mem.give(held(ev.reply))
 		c.legacyPos++
 		c.truncated = true
 	default:
@@ -275,28 +321,28 @@ func (c *pairing) takeRest(ev legacyEvent) {
 	}
 }
 
-// decode decodes a copy of a legacy reply and gives its bytes back.
+// decode decodes a copy of a legacy reply and gives its share back.
 func (c *pairing) decode(b []byte) (proto.Message, bool) {
 	s := c.s
-	s.mem.give(int64(len(b)))
+	s.mem.give(held(b))
 	c.legacyPos++
 	m := s.e.resp.New().Interface()
-	if err := proto.Unmarshal(b, m); err != nil {
+	if err := copyDecoding.Unmarshal(b, m); err != nil {
 		s.fail(fmt.Sprintf("decoding a copy of legacy reply %d: %v", c.legacyPos-1, err))
 		return nil, false
 	}
 	return m, true
 }
 
-// keep holds a reply for an unordered comparison, within the bounds.
-func (c *pairing) keep(kept *[]proto.Message, m proto.Message, size int64) bool {
+// keep holds a legacy reply for an unordered comparison, within the
+// bounds.
+func (c *pairing) keep(m proto.Message) {
 	s := c.s
-	if len(*kept) >= s.cfg.maxMessages || !s.take(size) {
+	if len(c.keptLegacy) >= s.cfg.maxMessages || !s.take(int64(proto.Size(m))) {
 		s.abandon(AbandonMemoryBound)
-		return false
+		return
 	}
-	*kept = append(*kept, m)
-	return true
+	c.keptLegacy = append(c.keptLegacy, m)
 }
 
 // finishUnordered matches the kept replies as multisets.
@@ -327,7 +373,7 @@ func (c *pairing) finishUnordered() {
 
 // compareHeader compares the response headers, but for the keys that
 // differ by nature.
-func (c *pairing) compareHeader(f *facts) {
+func (c *pairing) compareHeader() {
 	if c.cs == nil || c.legacyEnd == nil {
 		return
 	}
@@ -407,22 +453,32 @@ func (fd *feeder) feed(ctx context.Context, cs grpc.ClientStream) {
 	s := fd.s
 	defer close(fd.done)
 	defer s.sendsOff.Store(true)
+	defer func() {
+		// Middleware on the candidate's connection runs here.
+		if v := recover(); v != nil {
+			s.fail(fmt.Sprintf("panic sending to the candidate: %v", v))
+		}
+	}()
 	for {
-		select {
-		case it := <-s.sends:
-			if it.closeSend {
-				_ = cs.CloseSend()
+		it, ok := s.sends.pop()
+		if !ok {
+			select {
+			case <-s.sends.ready:
+				continue
+			case <-ctx.Done():
 				return
 			}
-			m, ok := fd.take(it)
-			if !ok {
-				return
-			}
-			if cs.SendMsg(m) != nil {
-				return // the stream is over; RecvMsg tells how
-			}
-		case <-ctx.Done():
+		}
+		if it.closeSend {
+			_ = cs.CloseSend()
 			return
+		}
+		m, ok := fd.take(it)
+		if !ok {
+			return
+		}
+		if cs.SendMsg(m) != nil {
+			return // the stream is over; RecvMsg tells how
 		}
 	}
 }
@@ -432,8 +488,8 @@ func (fd *feeder) feed(ctx context.Context, cs grpc.ClientStream) {
 func (fd *feeder) take(it streamItem) (proto.Message, bool) {
 	s := fd.s
 	m := s.e.req.New().Interface()
-	if err := proto.Unmarshal(it.b, m); err != nil {
-		s.mem.give(int64(len(it.b)))
+	if err := copyDecoding.Unmarshal(it.b, m); err != nil {
+		s.mem.give(held(it.b))
 		s.fail(fmt.Sprintf("decoding a copy of a request: %v", err))
 		return nil, false
 	}
@@ -442,7 +498,7 @@ func (fd *feeder) take(it streamItem) (proto.Message, bool) {
 		fd.kept = append(fd.kept, m)
 	} else {
 		fd.full = true
-		s.mem.give(int64(len(it.b)))
+		s.mem.give(held(it.b))
 	}
 	return m, true
 }
@@ -453,14 +509,15 @@ func (s *mirrorStream) sent(fed *feeder) sent {
 	if fed == nil {
 		fed = &feeder{s: s}
 	}
-	for drained := false; !drained; {
-		select {
-		case it := <-s.sends:
-			if !it.closeSend {
-				fed.take(it)
-			}
-		default:
-			drained = true
+	for {
+		it, ok := s.sends.pop()
+		if !ok {
+			break
+		}
+		if !it.closeSend && !fed.full && fed.keptBytes+len(it.b) <= s.p.maxRequestBytes {
+			fed.take(it)
+		} else {
+			fed.full = true
 		}
 	}
 	total := int(s.sentN.Load())
@@ -468,7 +525,7 @@ func (s *mirrorStream) sent(fed *feeder) sent {
 		if len(fed.kept) > 0 {
 			return sent{request: fed.kept[0]}
 		}
-		return sent{}
+		return sent{requestOmitted: total > 0 && s.p.maxRequestBytes > 0}
 	}
 	return sent{requests: fed.kept, omitted: max(total-len(fed.kept), 0)}
 }

@@ -36,6 +36,7 @@ const (
 	CandidateMessagesKey = attribute.Key("parallelrun.candidate.messages")
 	AbandonReasonKey     = attribute.Key("parallelrun.abandon_reason")
 	IncompleteKey        = attribute.Key("parallelrun.incomplete")
+	SinkKey              = attribute.Key("parallelrun.sink") // the sink's index among WithSink's
 )
 
 // Reasons a call is not mirrored, the values of [ReasonKey] on

@@ -22,7 +22,7 @@ func (p *ParallelRun) UnaryClientInterceptor() grpc.UnaryClientInterceptor {
 
 func (p *ParallelRun) unary(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 	mode, opts := takeCallOptions(opts)
-	c, legacyOpts := p.startUnary(ctx, method, req, reply, mode, opts)
+	c := p.startUnary(ctx, method, req, reply, mode, opts)
 	if c == nil {
 		return invoker(ctx, method, req, reply, cc, opts...)
 	}
@@ -35,7 +35,7 @@ func (p *ParallelRun) unary(ctx context.Context, method string, req, reply any, 
 			c.legacyPanicked()
 		}
 	}()
-	err := invoker(ctx, method, req, reply, cc, legacyOpts...)
+	err := invoker(ctx, method, req, reply, cc, opts...)
 	returned = true
 	c.finishLegacy(ctx, reply, err)
 	return err
@@ -51,7 +51,6 @@ type unaryCall struct {
 	mem       *allowance
 	req       proto.Message // our own copy
 	replyType protoreflect.MessageType
-	tap       *codecTap // on the legacy call; nil: the reply is cloned
 	opts      []grpc.CallOption
 	parent    context.Context // the caller's, without its cancellation
 	deadline  time.Time
@@ -66,16 +65,15 @@ type legacyResult struct {
 	side
 	callerGone bool
 	panicked   bool
-	overBudget bool          // the reply did not fit in the memory budget
-	problem    string        // copying the reply failed
-	reply      proto.Message // a clone, or
-	replyBytes []byte        // the reply's wire bytes, from the tap
+	overBudget bool   // the reply did not fit in the memory budget
+	problem    string // copying the reply failed
+	reply      []byte // a copy of the reply, encoded
 }
 
 // startUnary decides whether to mirror and, if so, copies the request and
 // starts the candidate goroutine. It returns nil when the call is not
 // mirrored. Whatever goes wrong here, the caller's call goes on.
-func (p *ParallelRun) startUnary(ctx context.Context, method string, req, reply any, mode callMode, opts []grpc.CallOption) (c *unaryCall, legacyOpts []grpc.CallOption) {
+func (p *ParallelRun) startUnary(ctx context.Context, method string, req, reply any, mode callMode, opts []grpc.CallOption) (c *unaryCall) {
 	var e *methodEntry
 	var mem *allowance
 	defer func() {
@@ -90,20 +88,20 @@ func (p *ParallelRun) startUnary(ctx context.Context, method string, req, reply 
 			}
 			p.tel.outcome(ctx, attrs, parallelrunv1.Outcome_OUTCOME_INTERNAL_ERROR)
 			p.onError(fmt.Errorf("interceptor: %s: panic before the candidate call: %v", methodName(method), v))
-			c, legacyOpts = nil, nil
+			c = nil
 		}
 	}()
 	if e = p.admit(ctx, method, mode); e == nil {
-		return nil, nil
+		return nil
 	}
 	reqMsg, ok1 := req.(proto.Message)
 	replyMsg, ok2 := reply.(proto.Message)
 	if !ok1 || !ok2 {
 		p.tel.skip(ctx, e.attrs, ReasonNotProto)
-		return nil, nil
+		return nil
 	}
 	if mem = p.enter(ctx, e, int64(proto.Size(reqMsg)), p.adm.budget); mem == nil {
-		return nil, nil
+		return nil
 	}
 	c = &unaryCall{
 		p:      p,
@@ -119,24 +117,15 @@ func (p *ParallelRun) startUnary(ctx context.Context, method string, req, reply 
 		start:     time.Now(),
 	}
 	c.parent, c.cancel = context.WithCancel(context.WithoutCancel(ctx))
-	legacyOpts = opts
-	if c.tap = newCodecTap(opts); c.tap != nil {
-		// The reply's bytes are tapped as gRPC decodes them: no clone on
-		// the way back. The request is cloned, not tapped: the candidate
-		// call starts at once instead of waiting for gRPC to encode it,
-		// which measured better at the tail for small requests.
-		c.tap.recvOnly = true
-		c.tap.take = mem.take
-		legacyOpts = append(opts[:len(opts):len(opts)], grpc.ForceCodecV2(c.tap))
-	}
 	c.deadline, _ = ctx.Deadline()
 	go c.run()
-	return c, legacyOpts
+	return c
 }
 
 // finishLegacy hands the legacy result to the candidate goroutine, with a
 // copy of the reply, since the caller owns it once the call returns: the
-// tapped wire bytes, or a clone.
+// reply as the caller got it, encoded (about the cost of a clone, in a
+// third of the memory, counted exactly against the budget).
 func (c *unaryCall) finishLegacy(ctx context.Context, reply any, err error) {
 	r := legacyResult{side: side{done: true, err: err, dur: time.Since(c.start)}}
 	r.callerGone = err != nil && ctx.Err() != nil
@@ -147,19 +136,21 @@ func (c *unaryCall) finishLegacy(ctx context.Context, reply any, err error) {
 					r.problem = fmt.Sprintf("panic copying the legacy reply: %v", v)
 				}
 			}()
-			switch {
-			case c.tap != nil && c.tap.denied:
+			m := reply.(proto.Message)
+			size := proto.Size(m)
+			if !c.mem.take(int64(size)) {
 				r.overBudget = true
-			case c.tap != nil && c.tap.recvd != nil:
-				r.replyBytes = c.tap.takeReceived()
-			default:
-				m := reply.(proto.Message)
-				if !c.mem.take(int64(proto.Size(m))) {
-					r.overBudget = true
-					return
-				}
-				r.reply = proto.Clone(m)
+				return
 			}
+			b, err := copyOptions.Marshal(m)
+			if err != nil {
+				r.problem = fmt.Sprintf("copying the legacy reply: %v", err)
+				return
+			}
+			if b == nil {
+				b = []byte{}
+			}
+			r.reply = b
 		}()
 	}
 	if r.callerGone || r.overBudget {
@@ -246,33 +237,26 @@ func (c *unaryCall) compare(f *facts, deadline time.Time) (proto.Message, time.T
 	}
 	defer cancel()
 	deadline, _ = cctx.Deadline()
-	opts := c.opts
-	bounded := newBoundedCodec(opts, c.mem.take)
-	if bounded != nil {
-		opts = append(opts[:len(opts):len(opts)], grpc.ForceCodecV2(bounded))
-	}
 	reply := c.replyType.New().Interface()
 	start := time.Now()
-	err = c.p.candidate.Invoke(cctx, c.method, c.req, reply, opts...)
+	err = c.p.candidate.Invoke(cctx, c.method, c.req, reply, c.opts...)
 	f.candidate = side{done: true, err: err, dur: time.Since(start)}
-	switch {
-	case bounded != nil && bounded.over:
+	// The reply is held until the legacy one is there: it counts too. It
+	// is decoded before it can be counted, so for a moment a call holds up
+	// to the candidate connection's largest message outside the budget.
+	if err == nil && !c.mem.take(int64(proto.Size(reply))) {
 		f.abandoned = AbandonMemoryBound
-	case bounded == nil && err == nil && !c.mem.take(int64(proto.Size(reply))):
-		f.abandoned = AbandonMemoryBound
+		reply = nil
 	}
 	return reply, deadline
 }
 
 // diff compares the two replies, both calls having succeeded.
 func (c *unaryCall) diff(f *facts, l legacyResult, candReply proto.Message) {
-	legacyReply := l.reply
-	if legacyReply == nil {
-		legacyReply = c.replyType.New().Interface()
-		if err := c.tap.decode(l.replyBytes, legacyReply); err != nil {
-			f.internal = fmt.Sprintf("decoding a copy of the legacy reply: %v", err)
-			return
-		}
+	legacyReply := c.replyType.New().Interface()
+	if err := copyDecoding.Unmarshal(l.reply, legacyReply); err != nil {
+		f.internal = fmt.Sprintf("decoding a copy of the legacy reply: %v", err)
+		return
 	}
 	r := c.e.cfg.differ.Diff(legacyReply, candReply)
 	f.diffs, f.truncated, f.incomplete = r.Differences, r.Truncated, incompleteOf(r)

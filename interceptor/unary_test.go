@@ -635,8 +635,9 @@ func TestSlowAndFailingSinks(t *testing.T) {
 	}
 	close(block)
 	closeNow(t, e)
-	dropped := e.counter(t, "parallelrun.reports.dropped", nil)
-	failed := e.counter(t, "parallelrun.sink.errors", nil)
+	// The blocked sink is the second; each sink has its queue.
+	dropped := e.counter(t, "parallelrun.reports.dropped", map[string]string{"parallelrun.sink": "1"})
+	failed := e.counter(t, "parallelrun.sink.errors", map[string]string{"parallelrun.sink": "1"})
 	if dropped+failed != 6 || dropped < 3 {
 		t.Errorf("dropped %d, failed %d", dropped, failed)
 	}
