@@ -41,6 +41,8 @@ func TestConfigCheckedAgainstTheRegistry(t *testing.T) {
 			`interceptor: WithSink: sink 0 is a nil *sink.JSONL`},
 		{"bad error status", []interceptor.Option{interceptor.WithErrorStatus(42)},
 			`interceptor: WithErrorStatus: 42 is not an outcome`},
+		{"header key", []interceptor.Option{interceptor.WithMethod("*", interceptor.MethodConfig{SampleRate: 1, IgnoredHeaders: []string{"X-Request-ID"}})},
+			`interceptor: WithMethod "*": field IgnoredHeaders: "X-Request-ID" is not a header key`},
 		{"memory budget", []interceptor.Option{interceptor.WithMemoryBudget(0)},
 			`interceptor: WithMemoryBudget: 0 is less than 1`},
 	} {

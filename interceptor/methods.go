@@ -27,7 +27,12 @@ type methodConfig struct {
 	maxBytes       int64
 	unordered      bool
 	compareHeader  bool
+	ignoredHeader  map[string]bool
+	redactedHeader map[string]bool
 }
+
+// alwaysRedacted are the header keys whose values are credentials.
+var alwaysRedacted = []string{"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"}
 
 // methodEntry is what the parallel run knows of one method it mirrors.
 type methodEntry struct {
@@ -338,7 +343,17 @@ func compileMethod(mc MethodConfig) (*methodConfig, error) {
 	if err != nil {
 		return nil, fmt.Errorf("field Diff: %w", err)
 	}
+	ignored, err := headerKeys("IgnoredHeaders", mc.IgnoredHeaders)
+	if err != nil {
+		return nil, err
+	}
+	redacted, err := headerKeys("RedactedHeaders", append(mc.RedactedHeaders, alwaysRedacted...))
+	if err != nil {
+		return nil, err
+	}
 	return &methodConfig{
+		ignoredHeader:  ignored,
+		redactedHeader: redacted,
 		disabled:       mc.Disabled,
 		sampleRate:     mc.SampleRate,
 		timeout:        mc.Timeout,
@@ -349,4 +364,17 @@ func compileMethod(mc MethodConfig) (*methodConfig, error) {
 		unordered:      mc.UnorderedReplies,
 		compareHeader:  mc.CompareHeader,
 	}, nil
+}
+
+// headerKeys checks header keys as gRPC metadata has them: lower case
+// letters, digits, '-', '_' and '.'.
+func headerKeys(field string, keys []string) (map[string]bool, error) {
+	set := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		if k == "" || strings.Trim(k, "abcdefghijklmnopqrstuvwxyz0123456789-_.") != "" {
+			return nil, fmt.Errorf("field %s: %q is not a header key (lower case letters, digits, '-', '_', '.')", field, k)
+		}
+		set[k] = true
+	}
+	return set, nil
 }

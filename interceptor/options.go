@@ -88,6 +88,13 @@ type MethodConfig struct {
 	// CompareHeader compares the response header metadata (all keys but
 	// content-type and grpc-*).
 	CompareHeader bool
+	// IgnoredHeaders are header keys left out of that comparison, such as
+	// a date or a request ID that differs on every call.
+	IgnoredHeaders []string
+	// RedactedHeaders are header keys whose values are compared but never
+	// shown, besides those that always are: authorization,
+	// proxy-authorization, cookie, set-cookie and x-api-key.
+	RedactedHeaders []string
 }
 
 // Option configures a [ParallelRun].

@@ -361,20 +361,25 @@ func TestStreamHeaderCompared(t *testing.T) {
 		s := lister(flat(10), all, nil)
 		inner := s.list
 		s.list = func(req *pb.ListQuotesRequest, stream grpc.ServerStreamingServer[pb.ListQuotesResponse]) error {
-			_ = stream.SendHeader(metadata.Pairs("x-pricing-version", v))
+			_ = stream.SendHeader(metadata.Pairs("x-pricing-version", v, "x-request-id", "r"+v,
+				"set-cookie", "session="+v, "x-tenant-token", "secret-"+v))
 			return inner(req, stream)
 		}
 		return s
 	}
 	e := newEnv(t, envConfig{legacyServer: withHeader("1"), candidateServer: withHeader("2"), opts: []interceptor.Option{
-		interceptor.WithMethod("*", interceptor.MethodConfig{SampleRate: 1, CompareHeader: true}),
+		interceptor.WithMethod("*", interceptor.MethodConfig{SampleRate: 1, CompareHeader: true,
+			IgnoredHeaders: []string{"x-request-id"}, RedactedHeaders: []string{"x-tenant-token"}}),
 	}})
 	if _, err := list(t, e.client, ctxTimeout(t), 2); err != nil {
 		t.Fatal(err)
 	}
 	r := e.waitReports(t, 1)[0]
-	if got := diffPaths(r); got != `grpc-header["x-pricing-version"]=1>2` {
-		t.Fatalf("%v: %s", r.GetOutcome(), got)
+	// Credentials are always redacted, other keys when asked; ignored
+	// keys are not compared.
+	want := `grpc-header["set-cookie"]=[REDACTED]>[REDACTED] grpc-header["x-pricing-version"]=1>2 grpc-header["x-tenant-token"]=[REDACTED]>[REDACTED]`
+	if got := diffPaths(r); got != want {
+		t.Fatalf("%v:\n got %s\nwant %s", r.GetOutcome(), got, want)
 	}
 }
 

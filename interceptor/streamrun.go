@@ -391,7 +391,7 @@ func (c *pairing) compareHeader() {
 	}
 	var sorted []string
 	for k := range keys {
-		if k != "content-type" && !strings.HasPrefix(k, "grpc-") {
+		if k != "content-type" && !strings.HasPrefix(k, "grpc-") && !c.s.cfg.ignoredHeader[k] {
 			sorted = append(sorted, k)
 		}
 	}
@@ -407,6 +407,14 @@ func (c *pairing) compareHeader() {
 			kind = protodiff.Added
 		case len(cand.Get(k)) == 0:
 			kind = protodiff.Removed
+		}
+		if c.s.cfg.redactedHeader[k] {
+			if l != "" {
+				l = protodiff.Redacted
+			}
+			if r != "" {
+				r = protodiff.Redacted
+			}
 		}
 		c.appendDiff(protodiff.Difference{Path: HeaderPath + "[" + strconv.Quote(k) + "]", Field: HeaderPath, Kind: kind, Legacy: l, Candidate: r})
 	}
