@@ -84,10 +84,10 @@
 // # Memory and goroutines
 //
 // The caller's path does a method lookup, the request's size, a clone of
-// the request, a copy of the reply (its wire bytes, tapped from the
-// registered proto codec, or a clone when the call picks its own codec) and
-// a non-blocking hand-off. Streams copy every message's wire bytes the same
-// way. Everything held for comparisons (request copies, both replies' bytes,
+// the request, a copy of the reply as the caller got it (encoded, after
+// every interceptor below has run: the call's codec and content-subtype are
+// left alone) and a non-blocking hand-off. Streams copy every message the
+// caller sends or receives the same way. Everything held for comparisons (request copies, both replies' bytes,
 // stream buffers) counts against one budget, [WithMemoryBudget]; candidate
 // calls and comparisons run in goroutines bounded by [WithMaxInFlight];
 // reports reach the sinks through a bounded queue ([WithReportQueue]) from
