@@ -24,6 +24,10 @@ import (
 // so that two random messages often share values and differ in few places.
 type gen struct{ r *rand.Rand }
 
+func newGen(seed int, stream uint64) gen {
+	return gen{rand.New(rand.NewPCG(uint64(seed), stream))}
+}
+
 var presenceExts = []protoreflect.ExtensionType{pb.E_ExtInt32, pb.E_ExtString, pb.E_ExtRInt64, pb.E_ExtPresence, pb.E_ExtSecret}
 
 func (g gen) message(m protoreflect.Message, depth int) {
@@ -175,13 +179,23 @@ func (g gen) pair() (proto.Message, proto.Message) {
 	return a, b
 }
 
-var rawAny = func() *protodiff.Differ {
-	d, err := protodiff.New(protodiff.WithRawAny())
+func must(d *protodiff.Differ, err error) *protodiff.Differ {
 	if err != nil {
 		panic(err)
 	}
 	return d
-}()
+}
+
+var (
+	rawAny = must(protodiff.New(protodiff.WithRawAny()))
+	// keyed pairs list elements by keys that repeat often in random
+	// messages, NaN and signed zeros included.
+	keyed = must(protodiff.New(protodiff.WithRawAny(), protodiff.WithListKey("r_message", "sku"),
+		protodiff.WithListKey("children", "f_double"), protodiff.WithListKey("presence.entry", "key"),
+		protodiff.WithListKey("child.r_message", "units")))
+	// zeroTolerance must change nothing.
+	zeroTolerance = must(protodiff.New(protodiff.WithFloatTolerance(0, 0), protodiff.WithFloatToleranceAt("child", 0, 0)))
+)
 
 // checkProperties is what the property test and the fuzz target assert for
 // any two messages of one type.
@@ -203,7 +217,21 @@ func checkProperties(t *testing.T, a, b proto.Message) {
 			}
 		}
 	}
-	for _, r := range []protodiff.Result{def, raw} {
+	if z := zeroTolerance.Diff(a, b); dump(z) != dump(def) {
+		t.Fatalf("a zero tolerance changed the result:\n%s\nvs\n%s", dump(z), dump(def))
+	}
+	kr := keyed.Diff(a, b)
+	if kr.Equal() && !raw.Equal() {
+		// Keys only pair elements differently: equal by key means equal
+		// as a multiset, never more than that.
+		for _, d := range raw.Differences {
+			if !strings.HasPrefix(d.Field, "r_message") && !strings.HasPrefix(d.Field, "children") &&
+				!strings.HasPrefix(d.Field, "presence.entry") && !strings.HasPrefix(d.Field, "child.r_message") {
+				t.Fatalf("equal by key, but a difference is outside the keyed lists: %s", d.Path)
+			}
+		}
+	}
+	for _, r := range []protodiff.Result{def, raw, kr} {
 		for _, d := range r.Differences {
 			if err := differsAt(a, b, d); err != nil {
 				t.Fatalf("%s %s: %v\nall:\n%s", d.Kind, d.Path, err, dump(r))
@@ -311,29 +339,42 @@ func resolve(m protoreflect.Message, path string) (located, error) {
 		}
 		switch {
 		case rest[0] == '[':
-			// A quoted key may hold ']' itself.
+			// A quoted key may hold ']' itself, after "name=" in a keyed
+			// list, and "#n" may follow it.
 			tok := rest[1:]
+			prefix := ""
+			if eq := strings.IndexByte(tok, '='); eq >= 0 && eq < strings.IndexAny(tok, `]"`) {
+				prefix, tok = tok[:eq+1], tok[eq+1:]
+			}
 			if strings.HasPrefix(tok, `"`) {
 				q, err := strconv.QuotedPrefix(tok)
 				if err != nil {
 					return located{}, err
 				}
 				tok, rest = q, tok[len(q):]
+				if strings.HasPrefix(rest, "#") {
+					end := strings.IndexByte(rest, ']')
+					tok, rest = tok+rest[:end], rest[end:]
+				}
 			} else {
 				end := strings.IndexByte(tok, ']')
 				tok, rest = tok[:end], tok[end:]
 			}
+			tok = prefix + tok
 			if !strings.HasPrefix(rest, "]") {
 				return located{}, fmt.Errorf("unclosed key in %q", path)
 			}
 			rest = rest[1:]
 			if cur.fd.IsList() {
+				l := cur.v.List()
 				i, err := strconv.Atoi(tok)
+				if err != nil {
+					i, err = keyedIndex(cur.fd, l, tok)
+				}
 				if err != nil {
 					return located{}, err
 				}
-				l := cur.v.List()
-				cur = located{present: i < l.Len(), fd: cur.fd}
+				cur = located{present: i >= 0 && i < l.Len(), fd: cur.fd}
 				if cur.present {
 					cur.v = l.Get(i)
 					if cur.fd.Message() != nil {
@@ -394,6 +435,78 @@ func resolve(m protoreflect.Message, path string) (located, error) {
 		}
 	}
 	return cur, nil
+}
+
+// keyedIndex finds the element of a keyed list that a token such as
+// `sku="A1"`, `sku="A1"#2` or `price=NaN` names: the n-th (from 1) whose
+// key equals the value, NaN equal to NaN and +0 to -0 as in protodiff. It
+// returns -1 when there is no such element.
+func keyedIndex(fd protoreflect.FieldDescriptor, l protoreflect.List, tok string) (int, error) {
+	name, val, ok := strings.Cut(tok, "=")
+	if !ok {
+		return 0, fmt.Errorf("%q is neither an index nor a key", tok)
+	}
+	nth := 1
+	if h := strings.LastIndexByte(val, '#'); h >= 0 && !strings.HasSuffix(val, `"`) {
+		n, err := strconv.Atoi(val[h+1:])
+		if err != nil || n < 2 {
+			return 0, fmt.Errorf("bad occurrence in %q", tok)
+		}
+		nth, val = n, val[:h]
+	}
+	kfd := fd.Message().Fields().ByName(protoreflect.Name(name))
+	if kfd == nil {
+		return 0, fmt.Errorf("no key field %q", name)
+	}
+	want, err := parseScalar(kfd, val)
+	if err != nil {
+		return 0, err
+	}
+	for i := 0; i < l.Len(); i++ {
+		if keysEqual(kfd, l.Get(i).Message().Get(kfd), want) {
+			if nth--; nth == 0 {
+				return i, nil
+			}
+		}
+	}
+	return -1, nil
+}
+
+func keysEqual(fd protoreflect.FieldDescriptor, a, b protoreflect.Value) bool {
+	switch fd.Kind() {
+	case protoreflect.FloatKind, protoreflect.DoubleKind:
+		x, y := a.Float(), b.Float()
+		return x == y || (math.IsNaN(x) && math.IsNaN(y))
+	case protoreflect.BytesKind:
+		return bytes.Equal(a.Bytes(), b.Bytes())
+	}
+	return a.Equal(b)
+}
+
+// parseScalar reads a scalar as protodiff renders it.
+func parseScalar(fd protoreflect.FieldDescriptor, s string) (protoreflect.Value, error) {
+	switch fd.Kind() {
+	case protoreflect.StringKind:
+		u, err := strconv.Unquote(s)
+		return protoreflect.ValueOfString(u), err
+	case protoreflect.BytesKind:
+		u, err := strconv.Unquote(s)
+		return protoreflect.ValueOfBytes([]byte(u)), err
+	case protoreflect.FloatKind, protoreflect.DoubleKind:
+		f, err := strconv.ParseFloat(s, 64)
+		return protoreflect.ValueOfFloat64(f), err
+	case protoreflect.BoolKind:
+		b, err := strconv.ParseBool(s)
+		return protoreflect.ValueOfBool(b), err
+	case protoreflect.EnumKind:
+		if ev := fd.Enum().Values().ByName(protoreflect.Name(s)); ev != nil {
+			return protoreflect.ValueOfEnum(ev.Number()), nil
+		}
+		n, err := strconv.ParseInt(s, 10, 32)
+		return protoreflect.ValueOfEnum(protoreflect.EnumNumber(n)), err
+	}
+	mk, err := parseKey(fd, s)
+	return mk.Value(), err
 }
 
 func anyType(m protoreflect.Message) string {
