@@ -66,14 +66,14 @@ func (w *walker) hashScalar(fd protoreflect.FieldDescriptor, v protoreflect.Valu
 	return w.hashUint(uint64(v.Int()))
 }
 
-// hashMessage hashes a message as the walk would compare it.
-func (w *walker) hashMessage(m protoreflect.Message, r *rule) (h1, h2 uint64) {
+// hashMessage hashes a message of type md as the walk would compare it.
+func (w *walker) hashMessage(m protoreflect.Message, md protoreflect.MessageDescriptor, r *rule) (h1, h2 uint64) {
 	if w.depth >= w.d.maxDepth {
 		// The walk will not go deeper either; a constant agrees for all.
 		return 1, 1
 	}
 	w.depth++
-	if w.d.resolver != nil && m.Descriptor().FullName() == anyName {
+	if w.d.resolver != nil && md.FullName() == anyName {
 		h1, h2 = w.hashAny(m, r)
 	} else {
 		h1, h2 = w.hashFields(m, r)
@@ -133,7 +133,7 @@ func (w *walker) hashField(fd protoreflect.FieldDescriptor, v protoreflect.Value
 func (w *walker) hashSingular(fd protoreflect.FieldDescriptor, v protoreflect.Value, r *rule) (h1, h2 uint64, loose bool) {
 	switch fd.Kind() {
 	case protoreflect.MessageKind, protoreflect.GroupKind:
-		h1, h2 = w.hashMessage(v.Message(), r)
+		h1, h2 = w.hashMessage(v.Message(), fd.Message(), r)
 		return h1, h2, false
 	case protoreflect.FloatKind, protoreflect.DoubleKind:
 		h := w.hashFloat(v.Float())
@@ -229,7 +229,7 @@ func (w *walker) hashAny(m protoreflect.Message, r *rule) (h1, h2 uint64) {
 		if pr != nil && pr.tol != nil {
 			w.tol = pr.tol
 		}
-		a, b := w.hashMessage(p, pr)
+		a, b := w.hashMessage(p, p.Descriptor(), pr)
 		w.tol = saved
 		h1, h2 = hashMix(h, a), hashMix(h, b)
 	}

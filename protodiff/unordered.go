@@ -239,14 +239,20 @@ func (w *walker) pairFloatsGeneral(lx, ly protoreflect.List, t *tolerance, paire
 func (w *walker) pairMessages(fd protoreflect.FieldDescriptor, lx, ly protoreflect.List, r *rule, pairedX, pairedY []bool) bool {
 	nx, ny := lx.Len(), ly.Len()
 	tolerant := !w.exact && (w.activeTol() != nil || (r != nil && r.tolBelow))
-	hs := make([]hashed, 0, nx+ny)
+	// The elements, got once and in order: List.Get goes through
+	// reflection, and the rest reaches them in hash order.
+	elems := make([]protoreflect.Value, 0, nx+ny)
 	for i := 0; i < nx; i++ {
-		h1, h2 := w.hashMessage(lx.Get(i).Message(), r)
-		hs = append(hs, hashed{h1, h2, i})
+		elems = append(elems, lx.Get(i))
 	}
 	for j := 0; j < ny; j++ {
-		h1, h2 := w.hashMessage(ly.Get(j).Message(), r)
-		hs = append(hs, hashed{h1, h2, nx + j})
+		elems = append(elems, ly.Get(j))
+	}
+	hs := make([]hashed, len(elems))
+	md := fd.Message()
+	for m, e := range elems {
+		h1, h2 := w.hashMessage(e.Message(), md, r)
+		hs[m] = hashed{h1, h2, m}
 	}
 	if w.stopped {
 		return false
@@ -260,102 +266,139 @@ func (w *walker) pairMessages(fd protoreflect.FieldDescriptor, lx, ly protorefle
 		}
 		return byMember(a, b)
 	})
-	elem := func(member int) protoreflect.Value {
-		if member < nx {
-			return lx.Get(member)
-		}
-		return ly.Get(member - nx)
+	g, bucketStart, ok := w.classify(fd, nx, elems, hs, r)
+	if !ok {
+		return false
 	}
-	// Classes of identical elements, inside runs of equal hashes: an
-	// element joins the first class of its run whose representative it
-	// equals with every tolerance off, or starts one.
-	g := &groups{nx: nx}
-	class := make([]int, len(hs))
-	var bucketStart []int // first class of each bucket (run of equal h1)
-	for lo := 0; lo < len(hs); {
-		hi := lo + 1
-		for hi < len(hs) && hs[hi].h1 == hs[lo].h1 {
-			hi++
-		}
-		bucketStart = append(bucketStart, len(g.start))
-		for a := lo; a < hi; {
-			b := a + 1
-			for b < hi && hs[b].h2 == hs[a].h2 {
-				b++
-			}
-			first := len(g.start)
-			// The smallest element of the run goes first and represents
-			// the class the run usually is: comparing each element with
-			// it then costs at most twice the element, however large the
-			// others are (ignored fields still take a walk to skip).
-			if b-a > 1 {
-				small, size := a, -1
-				for k := a; k < b; k++ {
-					if s := proto.Size(elem(hs[k].m).Message().Interface()); size < 0 || s < size {
-						small, size = k, s
-					}
-				}
-				w.spend(b - a)
-				hs[a], hs[small] = hs[small], hs[a]
-				slices.SortFunc(hs[a+1:b], byMember)
-			}
-			for k := a; k < b; k++ {
-				c := -1
-				for cand := first; cand < len(g.start); cand++ {
-					eq := w.equalExact(fd, elem(hs[k].m), elem(g.repOf[cand]), r)
-					if w.stopped {
-						return false
-					}
-					if eq {
-						c = cand
-						break
-					}
-				}
-				if c < 0 {
-					c = len(g.start)
-					g.start = append(g.start, 0)
-					g.repOf = append(g.repOf, hs[k].m)
-				}
-				class[k] = c
-			}
-			a = b
-		}
-		lo = hi
-	}
-	bucketStart = append(bucketStart, len(g.start))
-	// Members of each class, contiguous and in member order: legacy
-	// elements first, each side by index.
-	classOf := make([]int, len(hs))
-	counts := make([]int, len(g.start)+1)
-	for k, c := range class {
-		classOf[hs[k].m] = c
-		counts[c+1]++
-	}
-	for c := 1; c < len(counts); c++ {
-		counts[c] += counts[c-1]
-	}
-	copy(g.start, counts[:len(g.start)])
-	g.start = append(g.start, len(hs))
-	g.members = make([]int, len(hs))
-	for m, c := range classOf {
-		g.members[counts[c]] = m
-		counts[c]++
+	related := func(a, c int) bool {
+		// Two classes are never identical, so proto.Equal could only say
+		// "unequal": no pre-check.
+		saved := w.credit
+		w.credit = 0
+		eq := w.equal(fd, elems[g.rep(a)], elems[g.rep(c)], r)
+		w.credit = saved
+		return eq
 	}
 	for b := 0; b+1 < len(bucketStart); b++ {
-		related := func(a, c int) bool {
-			// Two classes are never identical, so proto.Equal could only
-			// say "unequal": no pre-check.
-			saved := w.credit
-			w.credit = 0
-			eq := w.equal(fd, elem(g.rep(a)), elem(g.rep(c)), r)
-			w.credit = saved
-			return eq
-		}
 		if !w.pairGroups(g, bucketStart[b], bucketStart[b+1], tolerant, related, pairedX, pairedY) {
 			return false
 		}
 	}
 	return true
+}
+
+// classify groups the elements of two lists, sorted by hash in hs, into
+// classes of identical elements: an element joins the first class of its
+// run of equal hashes whose representative it equals with every tolerance
+// off, or starts one. Elements are taken in index order, so that only the
+// representative is reached out of order (memory order matters at 100,000
+// elements). The classes of a bucket (a run of equal h1) are numbered
+// contiguously: bucket b holds classes bucketStart[b] to bucketStart[b+1]-1.
+func (w *walker) classify(fd protoreflect.FieldDescriptor, nx int, elems []protoreflect.Value, hs []hashed, r *rule) (g *groups, bucketStart []int, ok bool) {
+	n := len(hs)
+	runOf := make([]int, n) // member -> run of equal (h1, h2)
+	var runs []int          // run -> its first position in hs
+	for k := range hs {
+		if k == 0 || hs[k].h1 != hs[k-1].h1 || hs[k].h2 != hs[k-1].h2 {
+			runs = append(runs, k)
+		}
+		runOf[hs[k].m] = len(runs) - 1
+	}
+	runs = append(runs, n)
+	// Classes, found in index order: each run lists its classes.
+	head, tail := make([]int, len(runs)-1), make([]int, len(runs)-1)
+	for i := range head {
+		head[i], tail[i] = -1, -1
+	}
+	var rep, next []int
+	class := make([]int, n) // member -> class; -1 until known
+	for m := range class {
+		class[m] = -1
+	}
+	newClass := func(run, member int) int {
+		c := len(rep)
+		rep, next = append(rep, member), append(next, -1)
+		if tail[run] < 0 {
+			head[run] = c
+		} else {
+			next[tail[run]] = c
+		}
+		tail[run] = c
+		class[member] = c
+		return c
+	}
+	for run := 0; run+1 < len(runs); run++ {
+		// The smallest element of a run represents the class the run
+		// usually is, so that comparing each element with it costs at
+		// most twice the element, however large the others are (ignored
+		// fields still take a walk to skip). A pair takes one comparison
+		// either way.
+		if a, b := runs[run], runs[run+1]; b-a > 2 {
+			small, size := -1, -1
+			for k := a; k < b; k++ {
+				if s := proto.Size(elems[hs[k].m].Message().Interface()); size < 0 || s < size || (s == size && hs[k].m < small) {
+					small, size = hs[k].m, s
+				}
+			}
+			w.spend(b - a)
+			newClass(run, small)
+		}
+	}
+	for m := range class {
+		if class[m] >= 0 {
+			continue
+		}
+		run := runOf[m]
+		c := -1
+		for cand := head[run]; cand >= 0; cand = next[cand] {
+			eq := w.equalExact(fd, elems[m], elems[rep[cand]], r)
+			if w.stopped {
+				return nil, nil, false
+			}
+			if eq {
+				c = cand
+				break
+			}
+		}
+		if c < 0 {
+			c = newClass(run, m)
+		}
+		class[m] = c
+	}
+	// Number the classes in hash order, so that a bucket's are contiguous,
+	// and list their members in index order: legacy first, each side by
+	// index.
+	renum := make([]int, len(rep))
+	for c := range renum {
+		renum[c] = -1
+	}
+	g = &groups{nx: nx}
+	g.repOf = make([]int, 0, len(rep))
+	for k := range hs {
+		if k == 0 || hs[k].h1 != hs[k-1].h1 {
+			bucketStart = append(bucketStart, len(g.repOf))
+		}
+		if c := class[hs[k].m]; renum[c] < 0 {
+			renum[c] = len(g.repOf)
+			g.repOf = append(g.repOf, rep[c])
+		}
+	}
+	bucketStart = append(bucketStart, len(g.repOf))
+	counts := make([]int, len(g.repOf)+1)
+	for m := range class {
+		class[m] = renum[class[m]]
+		counts[class[m]+1]++
+	}
+	for c := 1; c < len(counts); c++ {
+		counts[c] += counts[c-1]
+	}
+	g.start = append(counts[:len(g.repOf):len(g.repOf)], n)
+	g.members = make([]int, n)
+	for m, c := range class {
+		g.members[counts[c]] = m
+		counts[c]++
+	}
+	return g, bucketStart, true
 }
 
 // hashed is an element of an unordered list with its hashes.
