@@ -212,9 +212,9 @@ func WithIgnoredUnknown() Option {
 // unpacked with. The default is [protoregistry.GlobalTypes]; nil is ignored.
 // Extensions inside payloads are resolved with r too when it can (as
 // [*protoregistry.Types] can), with [protoregistry.GlobalTypes] otherwise.
-// A payload is decoded once, only where the bytes of two Any differ,
-// without copying its bytes fields (so a chain of nested Any costs time
-// linear in its size), and dropped once compared.
+// A payload is decoded where the walk needs it, without copying its bytes
+// fields (so a chain of nested Any costs time and memory linear in its
+// size), and dropped once compared.
 func WithAnyResolver(r AnyResolver) Option {
 	return func(o *options) {
 		if r != nil {
