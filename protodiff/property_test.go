@@ -555,3 +555,161 @@ func parseKey(fd protoreflect.FieldDescriptor, tok string) (protoreflect.MapKey,
 		return protoreflect.ValueOfUint64(n).MapKey(), err
 	}
 }
+
+// Lists compared as multisets by the option sets below.
+var (
+	unordered1 = []string{"r_string", "r_message", "packed_double", "r_float", "children", "r_bytes", "presence.entry", "r_any", "children.r_message"}
+	unordered2 = []string{"r_message", "packed_double", "r_float", "children", "children.r_message.tags", "r_message.tags"}
+)
+
+// optionSets are Differs with options that change the semantics, each with
+// the lists it compares as multisets.
+var optionSets = []struct {
+	d         *protodiff.Differ
+	unordered []string
+}{
+	{must(protodiff.New(protodiff.WithUnorderedLists(unordered1...))), unordered1},
+	{must(protodiff.New(protodiff.WithUnorderedLists(unordered2...), protodiff.WithFloatTolerance(0.5, 0.25))), unordered2},
+	{must(protodiff.New(protodiff.WithUnorderedLists("packed_double", "r_float"), protodiff.WithFloatTolerance(3, 0.5))), []string{"packed_double", "r_float"}},
+	{must(protodiff.New(protodiff.WithListKey("r_message", "sku"), protodiff.WithListKey("children", "f_double"),
+		protodiff.WithIgnoredPaths("f_string", "children.f_int32", "17"), protodiff.WithIgnoredFields("parallelrun.difftest.v1.Leaf.units"),
+		protodiff.WithIgnoredUnknown())), nil},
+}
+
+// budgeted pairs option sets with twins whose budgets are small enough to
+// be hit about half the time.
+var budgeted = [][2]*protodiff.Differ{
+	{optionSets[0].d, must(protodiff.New(protodiff.WithUnorderedLists(unordered1...), protodiff.WithMaxWork(60)))},
+	{optionSets[1].d, must(protodiff.New(protodiff.WithUnorderedLists(unordered2...),
+		protodiff.WithFloatTolerance(0.5, 0.25), protodiff.WithMaxDepth(2), protodiff.WithMaxWork(40)))},
+}
+
+// reversed returns a copy of m with the lists at the given index-free
+// paths reversed, at every depth the paths reach. The copy goes through the
+// wire: proto.Clone turns a -0 without presence into +0, which proto.Equal
+// tells apart.
+func reversed(m proto.Message, paths []string) proto.Message {
+	b, err := proto.Marshal(m)
+	if err != nil {
+		panic(err)
+	}
+	c := m.ProtoReflect().New().Interface()
+	if err := proto.Unmarshal(b, c); err != nil {
+		panic(err)
+	}
+	for _, p := range paths {
+		reverseAt(c.ProtoReflect(), strings.Split(p, "."))
+	}
+	return c
+}
+
+func reverseAt(m protoreflect.Message, path []string) {
+	fd := m.Descriptor().Fields().ByName(protoreflect.Name(path[0]))
+	if fd == nil || !m.Has(fd) {
+		return
+	}
+	switch {
+	case len(path) == 1 && fd.IsList():
+		l := m.Mutable(fd).List()
+		for i, j := 0, l.Len()-1; i < j; i, j = i+1, j-1 {
+			vi, vj := l.Get(i), l.Get(j)
+			l.Set(i, vj)
+			l.Set(j, vi)
+		}
+	case len(path) == 1 || fd.Message() == nil || fd.IsMap():
+	case fd.IsList():
+		l := m.Mutable(fd).List()
+		for i := 0; i < l.Len(); i++ {
+			reverseAt(l.Get(i).Message(), path[1:])
+		}
+	default:
+		reverseAt(m.Mutable(fd).Message(), path[1:])
+	}
+}
+
+// checkOptionSets checks what holds under any options: equal messages are
+// equal, equality is symmetric, and a budget never makes a result wrongly
+// empty.
+func checkOptionSets(t *testing.T, a, b proto.Message) {
+	t.Helper()
+	eq := proto.Equal(a, b)
+	for i, o := range optionSets {
+		r := o.d.Diff(a, b)
+		if eq && !r.Equal() {
+			t.Fatalf("option set %d: proto.Equal, but:\n%s", i, dump(r))
+		}
+		if back := o.d.Diff(b, a); back.Equal() != r.Equal() {
+			t.Fatalf("option set %d: equal one way (%v), not the other:\n%s\nvs\n%s", i, r.Equal(), dump(r), dump(back))
+		}
+		if o.unordered != nil {
+			if r := o.d.Diff(a, reversed(a, o.unordered)); !r.Equal() {
+				t.Fatalf("option set %d: unequal to itself with its unordered lists reversed:\n%s", i, dump(r))
+			}
+			// Reversing preserves the result too.
+			if r2 := o.d.Diff(a, reversed(b, o.unordered)); r2.Equal() != r.Equal() {
+				t.Fatalf("option set %d: reversing the candidate's unordered lists turned equal=%v into %v", i, r.Equal(), r2.Equal())
+			}
+		}
+	}
+	for i, pair := range budgeted {
+		if full, cut := pair[0].Diff(a, b), pair[1].Diff(a, b); cut.Equal() && !full.Equal() {
+			t.Fatalf("budget %d: empty result (Incomplete %q) for messages that differ:\n%s", i, cut.Incomplete, dump(full))
+		}
+	}
+}
+
+// checkRedact checks that Redact leaves no sensitive field set, inside Any
+// payloads too.
+func checkRedact(t *testing.T, m proto.Message) {
+	t.Helper()
+	c := proto.Clone(m)
+	protodiff.Redact(c)
+	if path := secretAt(c.ProtoReflect(), ""); path != "" {
+		t.Fatalf("Redact left a sensitive value at %s", path)
+	}
+}
+
+func secretAt(m protoreflect.Message, at string) string {
+	found := ""
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		p := at + "." + string(fd.Name())
+		if fd.Options().(interface{ GetDebugRedact() bool }).GetDebugRedact() {
+			found = p
+			return false
+		}
+		switch {
+		case fd.IsMap():
+			if fd.MapValue().Message() != nil {
+				v.Map().Range(func(_ protoreflect.MapKey, mv protoreflect.Value) bool {
+					found = secretAt(mv.Message(), p)
+					return found == ""
+				})
+			}
+		case fd.IsList():
+			for i := 0; i < v.List().Len() && found == "" && fd.Message() != nil; i++ {
+				found = secretAt(v.List().Get(i).Message(), p)
+			}
+		case fd.Message() != nil:
+			found = secretAt(v.Message(), p)
+		}
+		return found == ""
+	})
+	if a, ok := m.Interface().(*anypb.Any); ok && found == "" && len(a.Value) > 0 {
+		if p, err := a.UnmarshalNew(); err == nil {
+			found = secretAt(p.ProtoReflect(), at+".("+string(p.ProtoReflect().Descriptor().FullName())+")")
+		}
+	}
+	return found
+}
+
+func TestOptionSets(t *testing.T) {
+	n := 1500
+	if testing.Short() {
+		n = 150
+	}
+	for seed := range n {
+		a, b := newGen(seed, 23).pair()
+		checkOptionSets(t, a, b)
+		checkRedact(t, a)
+	}
+}
