@@ -18,9 +18,9 @@ import (
 // proto.Unmarshal copies the rest of the chain at every level, O(n^2)
 // bytes. Here bytes fields alias the input, each byte is decoded once
 // whatever the nesting, and a payload lives only as long as its comparison.
-// The decoding follows proto.Unmarshal's (on the reflection path): the same
-// fields end up set, unknown fields are kept in order, and what
-// proto.Unmarshal rejects is rejected.
+// The decoding follows proto.Unmarshal's: the same fields end up set,
+// unknown fields are kept in order (with their tags encoded anew, as for
+// generated messages), and what proto.Unmarshal rejects is rejected.
 
 // extensionResolver finds the extensions set inside a payload.
 type extensionResolver interface {
@@ -102,7 +102,10 @@ func (d *decoder) message(b []byte, m protoreflect.Message) error {
 			if vn = protowire.ConsumeFieldValue(num, typ, b[n:]); vn < 0 {
 				return errWire
 			}
-			unknown = append(unknown, b[:n+vn]...)
+			// The tag written anew, as proto.Unmarshal does for generated
+			// messages: a tag may come in a longer varint than needed.
+			unknown = protowire.AppendTag(unknown, num, typ)
+			unknown = append(unknown, b[n:n+vn]...)
 		default:
 			return err
 		}
