@@ -5,10 +5,10 @@ package protodiff
 // candidate index plus nx; the members of a group are contiguous, legacy
 // ones first, each side in index order.
 type groups struct {
-	nx      int
-	start   []int // group c is members[start[c]:start[c+1]]
-	members []int
-	repOf   []int // the member each group was compared with, if not its first
+	nx      int32
+	start   []int32 // group c is members[start[c]:start[c+1]]
+	members []int32
+	repOf   []int32 // the member each group was compared with, if not its first
 }
 
 func (g *groups) count() int { return len(g.start) - 1 }
@@ -17,13 +17,13 @@ func (g *groups) count() int { return len(g.start) - 1 }
 // the one chosen while grouping is the cheapest to compare.
 func (g *groups) rep(c int) int {
 	if g.repOf != nil {
-		return g.repOf[c]
+		return int(g.repOf[c])
 	}
-	return g.members[g.start[c]]
+	return int(g.members[g.start[c]])
 }
 
 // sides returns the legacy and candidate members of group c.
-func (g *groups) sides(c int) (legacy, candidate []int) {
+func (g *groups) sides(c int) (legacy, candidate []int32) {
 	ms := g.members[g.start[c]:g.start[c+1]]
 	k := 0
 	for k < len(ms) && ms[k] < g.nx {

@@ -212,19 +212,19 @@ func (w *walker) pairFloatsGeneral(lx, ly protoreflect.List, t *tolerance, paire
 		all = append(all, y)
 	}
 	sortItems(all, cmp.Compare[float64])
-	g := &groups{nx: lx.Len()}
+	g := &groups{nx: int32(lx.Len())}
 	for k, it := range all {
 		if k == 0 || cmp.Compare(all[k-1].k, it.k) != 0 {
-			g.start = append(g.start, k)
+			g.start = append(g.start, int32(k))
 		}
-		g.members = append(g.members, it.i)
+		g.members = append(g.members, int32(it.i))
 	}
-	g.start = append(g.start, len(all))
+	g.start = append(g.start, int32(len(all)))
 	value := func(member int) float64 {
-		if member < g.nx {
+		if member < lx.Len() {
 			return lx.Get(member).Float()
 		}
-		return ly.Get(member - g.nx).Float()
+		return ly.Get(member - lx.Len()).Float()
 	}
 	return w.pairGroups(g, 0, g.count(), true, func(a, b int) bool {
 		return floatsRelated(value(g.rep(a)), value(g.rep(b)), t)
@@ -241,18 +241,18 @@ func (w *walker) pairMessages(fd protoreflect.FieldDescriptor, lx, ly protorefle
 	tolerant := !w.exact && (w.activeTol() != nil || (r != nil && r.tolBelow))
 	// The elements, got once and in order: List.Get goes through
 	// reflection, and the rest reaches them in hash order.
-	elems := make([]protoreflect.Value, 0, nx+ny)
+	elems := make([]protoreflect.Message, 0, nx+ny)
 	for i := 0; i < nx; i++ {
-		elems = append(elems, lx.Get(i))
+		elems = append(elems, lx.Get(i).Message())
 	}
 	for j := 0; j < ny; j++ {
-		elems = append(elems, ly.Get(j))
+		elems = append(elems, ly.Get(j).Message())
 	}
 	hs := make([]hashed, len(elems))
 	md := fd.Message()
 	for m, e := range elems {
-		h1, h2 := w.hashMessage(e.Message(), md, r)
-		hs[m] = hashed{h1, h2, m}
+		h1, h2 := w.hashMessage(e, md, r)
+		hs[m] = hashed{h1, h2, int32(m)}
 	}
 	if w.stopped {
 		return false
@@ -275,7 +275,7 @@ func (w *walker) pairMessages(fd protoreflect.FieldDescriptor, lx, ly protorefle
 		// "unequal": no pre-check.
 		saved := w.credit
 		w.credit = 0
-		eq := w.equal(fd, elems[g.rep(a)], elems[g.rep(c)], r)
+		eq := w.equal(fd, protoreflect.ValueOfMessage(elems[g.rep(a)]), protoreflect.ValueOfMessage(elems[g.rep(c)]), r)
 		w.credit = saved
 		return eq
 	}
@@ -294,29 +294,33 @@ func (w *walker) pairMessages(fd protoreflect.FieldDescriptor, lx, ly protorefle
 // representative is reached out of order (memory order matters at 100,000
 // elements). The classes of a bucket (a run of equal h1) are numbered
 // contiguously: bucket b holds classes bucketStart[b] to bucketStart[b+1]-1.
-func (w *walker) classify(fd protoreflect.FieldDescriptor, nx int, elems []protoreflect.Value, hs []hashed, r *rule) (g *groups, bucketStart []int, ok bool) {
+func (w *walker) classify(fd protoreflect.FieldDescriptor, nx int, elems []protoreflect.Message, hs []hashed, r *rule) (g *groups, bucketStart []int, ok bool) {
+	// Indexes are int32, and arrays few: at 100,000 elements each array of
+	// ints costs 1.6 MB, and the garbage collector sees it all.
 	n := len(hs)
-	runOf := make([]int, n) // member -> run of equal (h1, h2)
-	var runs []int          // run -> its first position in hs
+	runOf := make([]int32, n)       // member -> run of equal (h1, h2)
+	runs := make([]int32, 0, n/2+1) // run -> its first position in hs
 	for k := range hs {
 		if k == 0 || hs[k].h1 != hs[k-1].h1 || hs[k].h2 != hs[k-1].h2 {
-			runs = append(runs, k)
+			runs = append(runs, int32(k))
 		}
-		runOf[hs[k].m] = len(runs) - 1
+		runOf[hs[k].m] = int32(len(runs) - 1)
 	}
-	runs = append(runs, n)
-	// Classes, found in index order: each run lists its classes.
-	head, tail := make([]int, len(runs)-1), make([]int, len(runs)-1)
+	runs = append(runs, int32(n))
+	// Classes, found in index order: each run lists its classes, from
+	// head to tail through next.
+	head, tail := make([]int32, len(runs)-1), make([]int32, len(runs)-1)
 	for i := range head {
 		head[i], tail[i] = -1, -1
 	}
-	var rep, next []int
-	class := make([]int, n) // member -> class; -1 until known
+	// Usually a class per run.
+	rep, next := make([]int32, 0, len(runs)), make([]int32, 0, len(runs))
+	class := make([]int32, n) // member -> class; -1 until known
 	for m := range class {
 		class[m] = -1
 	}
-	newClass := func(run, member int) int {
-		c := len(rep)
+	newClass := func(run, member int32) int32 {
+		c := int32(len(rep))
 		rep, next = append(rep, member), append(next, -1)
 		if tail[run] < 0 {
 			head[run] = c
@@ -327,20 +331,20 @@ func (w *walker) classify(fd protoreflect.FieldDescriptor, nx int, elems []proto
 		class[member] = c
 		return c
 	}
-	for run := 0; run+1 < len(runs); run++ {
+	for run := int32(0); int(run)+1 < len(runs); run++ {
 		// The smallest element of a run represents the class the run
 		// usually is, so that comparing each element with it costs at
 		// most twice the element, however large the others are (ignored
 		// fields still take a walk to skip). A pair takes one comparison
 		// either way.
 		if a, b := runs[run], runs[run+1]; b-a > 2 {
-			small, size := -1, -1
+			small, size := int32(-1), -1
 			for k := a; k < b; k++ {
-				if s := proto.Size(elems[hs[k].m].Message().Interface()); size < 0 || s < size || (s == size && hs[k].m < small) {
+				if s := proto.Size(elems[hs[k].m].Interface()); size < 0 || s < size || (s == size && hs[k].m < small) {
 					small, size = hs[k].m, s
 				}
 			}
-			w.spend(b - a)
+			w.spend(int(b - a))
 			newClass(run, small)
 		}
 	}
@@ -349,9 +353,9 @@ func (w *walker) classify(fd protoreflect.FieldDescriptor, nx int, elems []proto
 			continue
 		}
 		run := runOf[m]
-		c := -1
+		c := int32(-1)
 		for cand := head[run]; cand >= 0; cand = next[cand] {
-			eq := w.equalExact(fd, elems[m], elems[rep[cand]], r)
+			eq := w.equalExact(fd, protoreflect.ValueOfMessage(elems[m]), protoreflect.ValueOfMessage(elems[rep[cand]]), r)
 			if w.stopped {
 				return nil, nil, false
 			}
@@ -361,30 +365,30 @@ func (w *walker) classify(fd protoreflect.FieldDescriptor, nx int, elems []proto
 			}
 		}
 		if c < 0 {
-			c = newClass(run, m)
+			c = newClass(run, int32(m))
 		}
 		class[m] = c
 	}
-	// Number the classes in hash order, so that a bucket's are contiguous,
-	// and list their members in index order: legacy first, each side by
-	// index.
-	renum := make([]int, len(rep))
+	// Number the classes in hash order, so that a bucket's are contiguous
+	// (next, no longer needed, holds the new numbers), and list their
+	// members in index order: legacy first, each side by index.
+	renum := next
 	for c := range renum {
 		renum[c] = -1
 	}
-	g = &groups{nx: nx}
-	g.repOf = make([]int, 0, len(rep))
+	g = &groups{nx: int32(nx), repOf: make([]int32, 0, len(rep))}
+	bucketStart = make([]int, 0, len(runs))
 	for k := range hs {
 		if k == 0 || hs[k].h1 != hs[k-1].h1 {
 			bucketStart = append(bucketStart, len(g.repOf))
 		}
 		if c := class[hs[k].m]; renum[c] < 0 {
-			renum[c] = len(g.repOf)
+			renum[c] = int32(len(g.repOf))
 			g.repOf = append(g.repOf, rep[c])
 		}
 	}
 	bucketStart = append(bucketStart, len(g.repOf))
-	counts := make([]int, len(g.repOf)+1)
+	counts := make([]int32, len(g.repOf)+1)
 	for m := range class {
 		class[m] = renum[class[m]]
 		counts[class[m]+1]++
@@ -392,10 +396,10 @@ func (w *walker) classify(fd protoreflect.FieldDescriptor, nx int, elems []proto
 	for c := 1; c < len(counts); c++ {
 		counts[c] += counts[c-1]
 	}
-	g.start = append(counts[:len(g.repOf):len(g.repOf)], n)
-	g.members = make([]int, n)
+	g.start = append(counts[:len(g.repOf):len(g.repOf)], int32(n))
+	g.members = runOf // no longer needed: reused
 	for m, c := range class {
-		g.members[counts[c]] = m
+		g.members[counts[c]] = int32(m)
 		counts[c]++
 	}
 	return g, bucketStart, true
@@ -404,7 +408,7 @@ func (w *walker) classify(fd protoreflect.FieldDescriptor, nx int, elems []proto
 // hashed is an element of an unordered list with its hashes.
 type hashed struct {
 	h1, h2 uint64
-	m      int // member: legacy index, or nx + candidate index
+	m      int32 // member: legacy index, or nx + candidate index
 }
 
 func byMember(a, b hashed) int { return cmp.Compare(a.m, b.m) }
