@@ -146,6 +146,8 @@ func WithFloatTolerance(fraction, margin float64) Option {
 // WithFloatToleranceAt is [WithFloatTolerance] for the floats at path and
 // below it only. It overrides the global tolerance and tolerances set at
 // shorter paths; a zero tolerance at a path turns tolerance off there.
+// Cost: that of [WithFloatTolerance], plus one map lookup per field on the
+// path.
 func WithFloatToleranceAt(path string, fraction, margin float64) Option {
 	return func(o *options) {
 		o.pathTolerances = append(o.pathTolerances, pathTolerance{path, tolerance{fraction, margin}})
@@ -226,20 +228,23 @@ func WithAnyResolver(r AnyResolver) Option {
 // WithRawAny compares google.protobuf.Any as proto.Equal does: by type URL
 // and encoded bytes, without unpacking. Two encodings of one message then
 // differ. Payload bytes are rendered by their size only, since nothing in
-// them can be redacted.
+// them can be redacted. Cost: one comparison of bytes per Any, no decoding.
 func WithRawAny() Option {
 	return func(o *options) { o.rawAny = true }
 }
 
 // WithMaxDifferences sets how many differences are reported at most
 // (default [DefaultMaxDifferences]). Past it the walk stops and
-// [Result.Truncated] is set. n must be at least 1.
+// [Result.Truncated] is set. n must be at least 1. Cost: each difference
+// renders its path and two values, each cut at the maximum value length.
 func WithMaxDifferences(n int) Option {
 	return func(o *options) { o.maxDiffs = n }
 }
 
 // WithMaxValueLength sets the length in bytes past which rendered values are
-// cut (default [DefaultMaxValueLength]). n must be at least 16.
+// cut (default [DefaultMaxValueLength]). n must be at least 16. Rendering
+// stops once a value is that long, so the length bounds its cost (but for
+// sorting the keys of a map it reaches).
 func WithMaxValueLength(n int) Option {
 	return func(o *options) { o.maxValueLen = n }
 }
