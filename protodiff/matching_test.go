@@ -151,6 +151,17 @@ func TestUnorderedMessagesMaximum(t *testing.T) {
 	}
 }
 
+// TestUnorderedToleranceNotTransitive is the case: 1.0 and 1.1
+// against 1.05 and 0.95 with a margin of 0.1. Greedy matching paired 1.0
+// with 1.05 and left 1.1 and 0.95 over; a maximum matching pairs them all.
+func TestUnorderedToleranceNotTransitive(t *testing.T) {
+	d := mustNew(t, protodiff.WithUnorderedLists("packed_double", "r_message"), protodiff.WithFloatTolerance(0, 0.1))
+	check(t, d.Diff(&pb.Kitchen{PackedDouble: []float64{1.0, 1.1}}, &pb.Kitchen{PackedDouble: []float64{1.05, 0.95}}))
+	check(t, d.Diff(
+		&pb.Kitchen{RMessage: []*pb.Leaf{{Sku: "a", Price: 1.0}, {Sku: "a", Price: 1.1}}},
+		&pb.Kitchen{RMessage: []*pb.Leaf{{Sku: "a", Price: 1.05}, {Sku: "a", Price: 0.95}}}))
+}
+
 // TestUnorderedDeterministic checks that equal elements pair in index
 // order: of several equal legacy elements, the last ones are left over.
 func TestUnorderedDeterministic(t *testing.T) {
