@@ -106,3 +106,88 @@ func BenchmarkDiff(b *testing.B) {
 		})
 	}
 }
+
+// hostileCase is a shape of hostile input at one size.
+type hostileCase struct {
+	name      string
+	opts      []protodiff.Option
+	legacy    proto.Message
+	candidate proto.Message
+	// equalCopy is a copy of legacy, for a baseline where proto.Equal
+	// scans the whole input (on reordered lists it stops at once).
+	equalCopy proto.Message
+	wantDiffs int
+}
+
+func hostileCases() []hostileCase {
+	var cs []hostileCase
+	for _, n := range []int{2500, 5000, 10000} {
+		cs = append(cs, hostileCase{name: fmt.Sprintf("chain/%d", n), legacy: childChain(n, 1), candidate: childChain(n, 2), wantDiffs: 1})
+	}
+	for _, n := range []int{1250, 2500, 5000} {
+		// Two levels each (the Any and its payload): 5,000 is the deepest
+		// that the default depth compares in full.
+		cs = append(cs, hostileCase{name: fmt.Sprintf("any_chain/%d", n), legacy: anyChain(n, 1), candidate: anyChain(n, 2), wantDiffs: 1})
+	}
+	for _, n := range []int{25000, 50000, 100000} {
+		x, y := &pb.Kitchen{}, &pb.Kitchen{}
+		for i := range n {
+			x.RString = append(x.RString, fmt.Sprint("s", i))
+			y.RString = append(y.RString, fmt.Sprint("s", n-1-i))
+		}
+		y.RString[n/2] = "new"
+		cs = append(cs, hostileCase{name: fmt.Sprintf("unordered_strings/%d", n), opts: []protodiff.Option{protodiff.WithUnorderedLists("r_string")},
+			legacy: x, candidate: y, equalCopy: proto.Clone(x), wantDiffs: 2})
+
+		q, r := &pb.Quote{Items: lineItems(n, false)}, &pb.Quote{Items: lineItems(n, true)}
+		r.Items[n/2].Quantity = 100
+		cs = append(cs, hostileCase{name: fmt.Sprintf("unordered_messages/%d", n), opts: []protodiff.Option{protodiff.WithUnorderedLists("items")},
+			legacy: q, candidate: r, equalCopy: proto.Clone(q), wantDiffs: 2})
+
+		f, g := &pb.Kitchen{}, &pb.Kitchen{}
+		for i := range n {
+			f.PackedDouble = append(f.PackedDouble, float64(i)/4)
+			g.PackedDouble = append(g.PackedDouble, float64(n-1-i)/4+0.2)
+		}
+		g.PackedDouble[n/2] = -1
+		cs = append(cs, hostileCase{name: fmt.Sprintf("unordered_floats_tolerance/%d", n),
+			opts:   []protodiff.Option{protodiff.WithUnorderedLists("packed_double"), protodiff.WithFloatTolerance(0, 0.3)},
+			legacy: f, candidate: g, equalCopy: proto.Clone(f), wantDiffs: 2})
+	}
+	return cs
+}
+
+// BenchmarkHostile runs the shapes of hostile input at growing sizes, each
+// beside proto.Equal on the same input (and, for reordered lists, where
+// proto.Equal stops at the first element, on an equal copy as well).
+func BenchmarkHostile(b *testing.B) {
+	for _, c := range hostileCases() {
+		d, err := protodiff.New(c.opts...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if r := d.Diff(c.legacy, c.candidate); len(r.Differences) != c.wantDiffs || r.Incomplete != "" {
+			b.Fatalf("%s: %d differences, Incomplete %q, want %d", c.name, len(r.Differences), r.Incomplete, c.wantDiffs)
+		}
+		b.Run(c.name+"/proto.Equal", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				proto.Equal(c.legacy, c.candidate)
+			}
+		})
+		if c.equalCopy != nil {
+			b.Run(c.name+"/proto.Equal_copy", func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					proto.Equal(c.legacy, c.equalCopy)
+				}
+			})
+		}
+		b.Run(c.name+"/protodiff", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				d.Diff(c.legacy, c.candidate)
+			}
+		})
+	}
+}

@@ -1,6 +1,7 @@
 package protodiff
 
 import (
+	"hash/maphash"
 	"sync"
 
 	"google.golang.org/protobuf/proto"
@@ -63,6 +64,13 @@ type Result struct {
 	// Truncated says the walk stopped at the maximum number of differences
 	// and more were there.
 	Truncated bool
+	// Incomplete is empty when the messages were compared in detail
+	// throughout, and otherwise says which limit cut the walk short:
+	// [IncompleteMaxDepth] or [IncompleteMaxWork]. What the walk did not
+	// reach was compared with proto.Equal, so a result is still empty only
+	// when the messages are equal, but a difference reported where the
+	// walk stopped may be one that the options would have excused.
+	Incomplete string
 }
 
 // Equal reports whether no difference was found.
@@ -78,6 +86,11 @@ type Differ struct {
 	ignoreUnk   bool
 	maxDiffs    int
 	maxValueLen int
+	maxDepth    int
+	maxWork     int
+	exts        extensionResolver // for extensions inside Any payloads
+	seed        maphash.Seed      // of the hashes of unordered list elements
+	opts        options           // as given, for Check
 	walkers     sync.Pool
 }
 
@@ -101,10 +114,15 @@ func New(opts ...Option) (*Differ, error) {
 		ignoreUnk:   o.ignoreUnknown,
 		maxDiffs:    o.maxDiffs,
 		maxValueLen: o.maxValueLen,
+		maxDepth:    o.maxDepth,
+		maxWork:     o.maxWork,
+		seed:        maphash.MakeSeed(),
+		opts:        o,
 	}
 	if o.rawAny {
 		d.resolver = nil
 	}
+	d.exts = extensionsOf(d.resolver)
 	if len(o.ignoreNames) > 0 {
 		d.ignoreNames = make(map[protoreflect.FullName]struct{}, len(o.ignoreNames))
 		for _, n := range o.ignoreNames {
@@ -132,7 +150,10 @@ func Diff(legacy, candidate proto.Message, opts ...Option) Result {
 
 // Diff compares legacy with candidate. With default options the result is
 // empty exactly when proto.Equal(legacy, candidate) is true, except that
-// google.protobuf.Any payloads are unpacked and compared as messages.
+// google.protobuf.Any payloads are unpacked and compared as messages. Its
+// cost is linear in the size of the two messages (n log n where lists or
+// map keys are sorted; see each option), within the bounds of
+// [WithMaxDepth] and [WithMaxWork].
 // Messages of different types give one [TypeChanged] difference at the root;
 // a nil message (untyped or typed) equals only another nil one.
 func (d *Differ) Diff(legacy, candidate proto.Message) Result {
@@ -145,7 +166,7 @@ func (d *Differ) Diff(legacy, candidate proto.Message) Result {
 	}
 	w := d.walkers.Get().(*walker)
 	w.root(mx, my)
-	res := Result{Differences: w.diffs, Truncated: w.truncated}
+	res := Result{Differences: w.diffs, Truncated: w.truncated, Incomplete: w.incomplete}
 	w.reset()
 	d.walkers.Put(w)
 	return res

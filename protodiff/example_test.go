@@ -88,3 +88,18 @@ func ExampleNew_badOption() {
 	// Output:
 	// protodiff: WithIgnoredPaths "items[0].id": list indexes and map keys are not allowed: use the index-free form (items.price, not items[0].price)
 }
+
+func ExampleDiffer_Check() {
+	d, err := protodiff.New(
+		protodiff.WithIgnoredPaths("quote.quote_idd"), // a typo
+		protodiff.WithListKey("quote.items", "sku"),
+	)
+	if err != nil {
+		panic(err)
+	}
+	// Check the options against the type of the replies they will see.
+	err = d.Check((&pb.GetQuoteResponse{}).ProtoReflect().Descriptor())
+	fmt.Println(err)
+	// Output:
+	// protodiff: WithIgnoredPaths "quote.quote_idd": parallelrun.difftest.v1.GetQuoteResponse: no field "quote_idd" in parallelrun.difftest.v1.Quote
+}

@@ -9,6 +9,18 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 )
 
+// equalObserver, when set (by tests only), sees every proto.Equal check of
+// the walk, so that tests can count the work it does.
+var equalObserver func(mx, my protoreflect.Message)
+
+// equalChecked is equalFast as the walk uses it.
+func equalChecked(mx, my protoreflect.Message) bool {
+	if equalObserver != nil {
+		equalObserver(mx, my)
+	}
+	return equalFast(mx, my)
+}
+
 // equalFast reports whether proto.Equal holds, as fast as it can be told.
 // google.protobuf.Struct, the usual carrier of JSON-like payloads, is
 // compared on its Go types directly: proto.Equal reaches its maps through

@@ -11,9 +11,14 @@ import (
 
 // FuzzDiff decodes two Kitchen messages from the fuzzer's bytes and checks
 // the same properties as the random-message test: no panic, empty exactly
-// when proto.Equal (with raw Any), every path a real difference, and the
-// same result for generated and dynamic messages. The seed corpus in
-// testdata/fuzz/FuzzDiff holds encoded pairs from the random generator.
+// when proto.Equal (with raw Any), every path a real difference (keyed
+// paths included), the same result for generated and dynamic messages, a
+// zero tolerance changing nothing; then, under option sets that change the
+// semantics, that equal messages are equal, that equality is symmetric and
+// that a budget never makes a result wrongly empty; that Redact leaves no
+// sensitive value; and that the decoder of Any payloads agrees with
+// proto.Unmarshal on the raw bytes. The seed corpus in testdata/fuzz/FuzzDiff
+// holds encoded pairs from the random generator and past findings.
 func FuzzDiff(f *testing.F) {
 	for seed := range 16 {
 		g := gen{rand.New(rand.NewPCG(uint64(seed), 11))}
@@ -31,5 +36,8 @@ func FuzzDiff(f *testing.F) {
 			return
 		}
 		checkProperties(t, a, b)
+		checkOptionSets(t, a, b)
+		checkRedact(t, a)
+		checkDecode(t, ab)
 	})
 }

@@ -24,6 +24,10 @@ import (
 // so that two random messages often share values and differ in few places.
 type gen struct{ r *rand.Rand }
 
+func newGen(seed int, stream uint64) gen {
+	return gen{rand.New(rand.NewPCG(uint64(seed), stream))}
+}
+
 var presenceExts = []protoreflect.ExtensionType{pb.E_ExtInt32, pb.E_ExtString, pb.E_ExtRInt64, pb.E_ExtPresence, pb.E_ExtSecret}
 
 func (g gen) message(m protoreflect.Message, depth int) {
@@ -175,13 +179,23 @@ func (g gen) pair() (proto.Message, proto.Message) {
 	return a, b
 }
 
-var rawAny = func() *protodiff.Differ {
-	d, err := protodiff.New(protodiff.WithRawAny())
+func must(d *protodiff.Differ, err error) *protodiff.Differ {
 	if err != nil {
 		panic(err)
 	}
 	return d
-}()
+}
+
+var (
+	rawAny = must(protodiff.New(protodiff.WithRawAny()))
+	// keyed pairs list elements by keys that repeat often in random
+	// messages, NaN and signed zeros included.
+	keyed = must(protodiff.New(protodiff.WithRawAny(), protodiff.WithListKey("r_message", "sku"),
+		protodiff.WithListKey("children", "f_double"), protodiff.WithListKey("presence.entry", "key"),
+		protodiff.WithListKey("child.r_message", "units")))
+	// zeroTolerance must change nothing.
+	zeroTolerance = must(protodiff.New(protodiff.WithFloatTolerance(0, 0), protodiff.WithFloatToleranceAt("child", 0, 0)))
+)
 
 // checkProperties is what the property test and the fuzz target assert for
 // any two messages of one type.
@@ -203,7 +217,21 @@ func checkProperties(t *testing.T, a, b proto.Message) {
 			}
 		}
 	}
-	for _, r := range []protodiff.Result{def, raw} {
+	if z := zeroTolerance.Diff(a, b); dump(z) != dump(def) {
+		t.Fatalf("a zero tolerance changed the result:\n%s\nvs\n%s", dump(z), dump(def))
+	}
+	kr := keyed.Diff(a, b)
+	if kr.Equal() && !raw.Equal() {
+		// Keys only pair elements differently: equal by key means equal
+		// as a multiset, never more than that.
+		for _, d := range raw.Differences {
+			if !strings.HasPrefix(d.Field, "r_message") && !strings.HasPrefix(d.Field, "children") &&
+				!strings.HasPrefix(d.Field, "presence.entry") && !strings.HasPrefix(d.Field, "child.r_message") {
+				t.Fatalf("equal by key, but a difference is outside the keyed lists: %s", d.Path)
+			}
+		}
+	}
+	for _, r := range []protodiff.Result{def, raw, kr} {
 		for _, d := range r.Differences {
 			if err := differsAt(a, b, d); err != nil {
 				t.Fatalf("%s %s: %v\nall:\n%s", d.Kind, d.Path, err, dump(r))
@@ -311,29 +339,42 @@ func resolve(m protoreflect.Message, path string) (located, error) {
 		}
 		switch {
 		case rest[0] == '[':
-			// A quoted key may hold ']' itself.
+			// A quoted key may hold ']' itself, after "name=" in a keyed
+			// list, and "#n" may follow it.
 			tok := rest[1:]
+			prefix := ""
+			if eq := strings.IndexByte(tok, '='); eq >= 0 && eq < strings.IndexAny(tok, `]"`) {
+				prefix, tok = tok[:eq+1], tok[eq+1:]
+			}
 			if strings.HasPrefix(tok, `"`) {
 				q, err := strconv.QuotedPrefix(tok)
 				if err != nil {
 					return located{}, err
 				}
 				tok, rest = q, tok[len(q):]
+				if strings.HasPrefix(rest, "#") {
+					end := strings.IndexByte(rest, ']')
+					tok, rest = tok+rest[:end], rest[end:]
+				}
 			} else {
 				end := strings.IndexByte(tok, ']')
 				tok, rest = tok[:end], tok[end:]
 			}
+			tok = prefix + tok
 			if !strings.HasPrefix(rest, "]") {
 				return located{}, fmt.Errorf("unclosed key in %q", path)
 			}
 			rest = rest[1:]
 			if cur.fd.IsList() {
+				l := cur.v.List()
 				i, err := strconv.Atoi(tok)
+				if err != nil {
+					i, err = keyedIndex(cur.fd, l, tok)
+				}
 				if err != nil {
 					return located{}, err
 				}
-				l := cur.v.List()
-				cur = located{present: i < l.Len(), fd: cur.fd}
+				cur = located{present: i >= 0 && i < l.Len(), fd: cur.fd}
 				if cur.present {
 					cur.v = l.Get(i)
 					if cur.fd.Message() != nil {
@@ -396,6 +437,78 @@ func resolve(m protoreflect.Message, path string) (located, error) {
 	return cur, nil
 }
 
+// keyedIndex finds the element of a keyed list that a token such as
+// `sku="A1"`, `sku="A1"#2` or `price=NaN` names: the n-th (from 1) whose
+// key equals the value, NaN equal to NaN and +0 to -0 as in protodiff. It
+// returns -1 when there is no such element.
+func keyedIndex(fd protoreflect.FieldDescriptor, l protoreflect.List, tok string) (int, error) {
+	name, val, ok := strings.Cut(tok, "=")
+	if !ok {
+		return 0, fmt.Errorf("%q is neither an index nor a key", tok)
+	}
+	nth := 1
+	if h := strings.LastIndexByte(val, '#'); h >= 0 && !strings.HasSuffix(val, `"`) {
+		n, err := strconv.Atoi(val[h+1:])
+		if err != nil || n < 2 {
+			return 0, fmt.Errorf("bad occurrence in %q", tok)
+		}
+		nth, val = n, val[:h]
+	}
+	kfd := fd.Message().Fields().ByName(protoreflect.Name(name))
+	if kfd == nil {
+		return 0, fmt.Errorf("no key field %q", name)
+	}
+	want, err := parseScalar(kfd, val)
+	if err != nil {
+		return 0, err
+	}
+	for i := 0; i < l.Len(); i++ {
+		if keysEqual(kfd, l.Get(i).Message().Get(kfd), want) {
+			if nth--; nth == 0 {
+				return i, nil
+			}
+		}
+	}
+	return -1, nil
+}
+
+func keysEqual(fd protoreflect.FieldDescriptor, a, b protoreflect.Value) bool {
+	switch fd.Kind() {
+	case protoreflect.FloatKind, protoreflect.DoubleKind:
+		x, y := a.Float(), b.Float()
+		return x == y || (math.IsNaN(x) && math.IsNaN(y))
+	case protoreflect.BytesKind:
+		return bytes.Equal(a.Bytes(), b.Bytes())
+	}
+	return a.Equal(b)
+}
+
+// parseScalar reads a scalar as protodiff renders it.
+func parseScalar(fd protoreflect.FieldDescriptor, s string) (protoreflect.Value, error) {
+	switch fd.Kind() {
+	case protoreflect.StringKind:
+		u, err := strconv.Unquote(s)
+		return protoreflect.ValueOfString(u), err
+	case protoreflect.BytesKind:
+		u, err := strconv.Unquote(s)
+		return protoreflect.ValueOfBytes([]byte(u)), err
+	case protoreflect.FloatKind, protoreflect.DoubleKind:
+		f, err := strconv.ParseFloat(s, 64)
+		return protoreflect.ValueOfFloat64(f), err
+	case protoreflect.BoolKind:
+		b, err := strconv.ParseBool(s)
+		return protoreflect.ValueOfBool(b), err
+	case protoreflect.EnumKind:
+		if ev := fd.Enum().Values().ByName(protoreflect.Name(s)); ev != nil {
+			return protoreflect.ValueOfEnum(ev.Number()), nil
+		}
+		n, err := strconv.ParseInt(s, 10, 32)
+		return protoreflect.ValueOfEnum(protoreflect.EnumNumber(n)), err
+	}
+	mk, err := parseKey(fd, s)
+	return mk.Value(), err
+}
+
 func anyType(m protoreflect.Message) string {
 	if a, ok := m.Interface().(*anypb.Any); ok {
 		return a.GetTypeUrl()
@@ -440,5 +553,163 @@ func parseKey(fd protoreflect.FieldDescriptor, tok string) (protoreflect.MapKey,
 	default:
 		n, err := strconv.ParseUint(tok, 10, 64)
 		return protoreflect.ValueOfUint64(n).MapKey(), err
+	}
+}
+
+// Lists compared as multisets by the option sets below.
+var (
+	unordered1 = []string{"r_string", "r_message", "packed_double", "r_float", "children", "r_bytes", "presence.entry", "r_any", "children.r_message"}
+	unordered2 = []string{"r_message", "packed_double", "r_float", "children", "children.r_message.tags", "r_message.tags"}
+)
+
+// optionSets are Differs with options that change the semantics, each with
+// the lists it compares as multisets.
+var optionSets = []struct {
+	d         *protodiff.Differ
+	unordered []string
+}{
+	{must(protodiff.New(protodiff.WithUnorderedLists(unordered1...))), unordered1},
+	{must(protodiff.New(protodiff.WithUnorderedLists(unordered2...), protodiff.WithFloatTolerance(0.5, 0.25))), unordered2},
+	{must(protodiff.New(protodiff.WithUnorderedLists("packed_double", "r_float"), protodiff.WithFloatTolerance(3, 0.5))), []string{"packed_double", "r_float"}},
+	{must(protodiff.New(protodiff.WithListKey("r_message", "sku"), protodiff.WithListKey("children", "f_double"),
+		protodiff.WithIgnoredPaths("f_string", "children.f_int32", "17"), protodiff.WithIgnoredFields("parallelrun.difftest.v1.Leaf.units"),
+		protodiff.WithIgnoredUnknown())), nil},
+}
+
+// budgeted pairs option sets with twins whose budgets are small enough to
+// be hit about half the time.
+var budgeted = [][2]*protodiff.Differ{
+	{optionSets[0].d, must(protodiff.New(protodiff.WithUnorderedLists(unordered1...), protodiff.WithMaxWork(60)))},
+	{optionSets[1].d, must(protodiff.New(protodiff.WithUnorderedLists(unordered2...),
+		protodiff.WithFloatTolerance(0.5, 0.25), protodiff.WithMaxDepth(2), protodiff.WithMaxWork(40)))},
+}
+
+// reversed returns a copy of m with the lists at the given index-free
+// paths reversed, at every depth the paths reach. The copy goes through the
+// wire: proto.Clone turns a -0 without presence into +0, which proto.Equal
+// tells apart.
+func reversed(m proto.Message, paths []string) proto.Message {
+	b, err := proto.Marshal(m)
+	if err != nil {
+		panic(err)
+	}
+	c := m.ProtoReflect().New().Interface()
+	if err := proto.Unmarshal(b, c); err != nil {
+		panic(err)
+	}
+	for _, p := range paths {
+		reverseAt(c.ProtoReflect(), strings.Split(p, "."))
+	}
+	return c
+}
+
+func reverseAt(m protoreflect.Message, path []string) {
+	fd := m.Descriptor().Fields().ByName(protoreflect.Name(path[0]))
+	if fd == nil || !m.Has(fd) {
+		return
+	}
+	switch {
+	case len(path) == 1 && fd.IsList():
+		l := m.Mutable(fd).List()
+		for i, j := 0, l.Len()-1; i < j; i, j = i+1, j-1 {
+			vi, vj := l.Get(i), l.Get(j)
+			l.Set(i, vj)
+			l.Set(j, vi)
+		}
+	case len(path) == 1 || fd.Message() == nil || fd.IsMap():
+	case fd.IsList():
+		l := m.Mutable(fd).List()
+		for i := 0; i < l.Len(); i++ {
+			reverseAt(l.Get(i).Message(), path[1:])
+		}
+	default:
+		reverseAt(m.Mutable(fd).Message(), path[1:])
+	}
+}
+
+// checkOptionSets checks what holds under any options: equal messages are
+// equal, equality is symmetric, and a budget never makes a result wrongly
+// empty.
+func checkOptionSets(t *testing.T, a, b proto.Message) {
+	t.Helper()
+	eq := proto.Equal(a, b)
+	for i, o := range optionSets {
+		r := o.d.Diff(a, b)
+		if eq && !r.Equal() {
+			t.Fatalf("option set %d: proto.Equal, but:\n%s", i, dump(r))
+		}
+		if back := o.d.Diff(b, a); back.Equal() != r.Equal() {
+			t.Fatalf("option set %d: equal one way (%v), not the other:\n%s\nvs\n%s", i, r.Equal(), dump(r), dump(back))
+		}
+		if o.unordered != nil {
+			if r := o.d.Diff(a, reversed(a, o.unordered)); !r.Equal() {
+				t.Fatalf("option set %d: unequal to itself with its unordered lists reversed:\n%s", i, dump(r))
+			}
+			// Reversing preserves the result too.
+			if r2 := o.d.Diff(a, reversed(b, o.unordered)); r2.Equal() != r.Equal() {
+				t.Fatalf("option set %d: reversing the candidate's unordered lists turned equal=%v into %v", i, r.Equal(), r2.Equal())
+			}
+		}
+	}
+	for i, pair := range budgeted {
+		if full, cut := pair[0].Diff(a, b), pair[1].Diff(a, b); cut.Equal() && !full.Equal() {
+			t.Fatalf("budget %d: empty result (Incomplete %q) for messages that differ:\n%s", i, cut.Incomplete, dump(full))
+		}
+	}
+}
+
+// checkRedact checks that Redact leaves no sensitive field set, inside Any
+// payloads too.
+func checkRedact(t *testing.T, m proto.Message) {
+	t.Helper()
+	c := proto.Clone(m)
+	protodiff.Redact(c)
+	if path := secretAt(c.ProtoReflect(), ""); path != "" {
+		t.Fatalf("Redact left a sensitive value at %s", path)
+	}
+}
+
+func secretAt(m protoreflect.Message, at string) string {
+	found := ""
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		p := at + "." + string(fd.Name())
+		if fd.Options().(interface{ GetDebugRedact() bool }).GetDebugRedact() {
+			found = p
+			return false
+		}
+		switch {
+		case fd.IsMap():
+			if fd.MapValue().Message() != nil {
+				v.Map().Range(func(_ protoreflect.MapKey, mv protoreflect.Value) bool {
+					found = secretAt(mv.Message(), p)
+					return found == ""
+				})
+			}
+		case fd.IsList():
+			for i := 0; i < v.List().Len() && found == "" && fd.Message() != nil; i++ {
+				found = secretAt(v.List().Get(i).Message(), p)
+			}
+		case fd.Message() != nil:
+			found = secretAt(v.Message(), p)
+		}
+		return found == ""
+	})
+	if a, ok := m.Interface().(*anypb.Any); ok && found == "" && len(a.Value) > 0 {
+		if p, err := a.UnmarshalNew(); err == nil {
+			found = secretAt(p.ProtoReflect(), at+".("+string(p.ProtoReflect().Descriptor().FullName())+")")
+		}
+	}
+	return found
+}
+
+func TestOptionSets(t *testing.T) {
+	n := 1500
+	if testing.Short() {
+		n = 150
+	}
+	for seed := range n {
+		a, b := newGen(seed, 23).pair()
+		checkOptionSets(t, a, b)
+		checkRedact(t, a)
 	}
 }

@@ -130,6 +130,10 @@ func (w *walker) path(indexFree bool) string {
 				} else {
 					b = appendScalar(b, s.fd, s.key)
 				}
+				if n := s.ranks.rank(s.index); n > 1 {
+					b = append(b, '#')
+					b = strconv.AppendInt(b, int64(n), 10)
+				}
 				b = append(b, ']')
 			}
 		}
@@ -155,24 +159,32 @@ func appendKey(b []byte, k protoreflect.Value) []byte {
 
 // render turns a value into text of bounded length. Messages are written
 // compactly in field order, `{sku:"A1" price:{units:5}}`, with sensitive
-// fields replaced by [Redacted].
+// fields replaced by [Redacted], and the payload of an Any unpacked (and
+// redacted) or, when it cannot be, shown by its size only. fd describes v;
+// v may be a whole list or map of fd.
 func (w *walker) render(fd protoreflect.FieldDescriptor, v protoreflect.Value, r *rule) string {
 	if !v.IsValid() {
 		return ""
 	}
-	max := w.d.maxValueLen
+	d := w.d
+	// Rendering nests no deeper than a walk may: the length limit stops
+	// it long before, unless that limit was raised very high.
+	depth := d.maxDepth
 	var b []byte
-	switch {
-	case fd == nil:
-		if m, ok := v.Interface().(protoreflect.Message); ok {
-			b = appendMessage(b, m, r, max)
-		} else {
-			b = strconv.AppendQuote(b, string(v.Bytes()))
-		}
+	switch x := v.Interface().(type) {
+	case protoreflect.Message:
+		b = d.appendMessage(b, x, r, depth)
+	case protoreflect.List, protoreflect.Map:
+		b = d.appendField(b, fd, v, r, depth)
 	default:
-		b = appendSingular(b, fd, v, r, max)
+		if fd == nil {
+			// Unknown fields, raw.
+			b = strconv.AppendQuote(b, string(v.Bytes()))
+		} else {
+			b = d.appendSingular(b, fd, v, r, depth)
+		}
 	}
-	return cut(b, max)
+	return cut(b, d.maxValueLen)
 }
 
 // cut shortens b to at most max bytes, on a rune boundary, marking the cut.
@@ -188,10 +200,13 @@ func cut(b []byte, max int) string {
 	return string(b[:n]) + mark
 }
 
-func appendSingular(b []byte, fd protoreflect.FieldDescriptor, v protoreflect.Value, r *rule, max int) []byte {
+// full reports whether b is long enough to be cut anyway.
+func (d *Differ) full(b []byte) bool { return len(b) > d.maxValueLen }
+
+func (d *Differ) appendSingular(b []byte, fd protoreflect.FieldDescriptor, v protoreflect.Value, r *rule, depth int) []byte {
 	switch fd.Kind() {
 	case protoreflect.MessageKind, protoreflect.GroupKind:
-		return appendMessage(b, v.Message(), r, max)
+		return d.appendMessage(b, v.Message(), r, depth)
 	}
 	return appendScalar(b, fd, v)
 }
@@ -218,9 +233,28 @@ func appendScalar(b []byte, fd protoreflect.FieldDescriptor, v protoreflect.Valu
 	case protoreflect.StringKind:
 		return strconv.AppendQuote(b, v.String())
 	case protoreflect.BytesKind:
+		if isAnyValue(fd) {
+			// Encoded payload: nothing in it could be redacted.
+			return appendSize(b, len(v.Bytes()))
+		}
 		return strconv.AppendQuote(b, string(v.Bytes()))
 	}
 	return b
+}
+
+// isAnyValue reports whether fd is the value field of an Any.
+func isAnyValue(fd protoreflect.FieldDescriptor) bool {
+	if fd.Name() != "value" || fd.IsExtension() {
+		return false
+	}
+	md := fd.ContainingMessage()
+	return md.FullName() == anyName
+}
+
+func appendSize(b []byte, n int) []byte {
+	b = append(b, '<')
+	b = strconv.AppendInt(b, int64(n), 10)
+	return append(b, " bytes>"...)
 }
 
 func appendFloat(b []byte, f float64, bits int) []byte {
@@ -235,11 +269,20 @@ func appendFloat(b []byte, f float64, bits int) []byte {
 	return strconv.AppendFloat(b, f, 'g', -1, bits)
 }
 
-// appendMessage renders m; it stops early once b is past max, since the
-// result is cut there anyway.
-func appendMessage(b []byte, m protoreflect.Message, r *rule, max int) []byte {
+// appendMessage renders m; it stops early once b is past the maximum
+// length, since the result is cut there anyway, and past depth levels.
+func (d *Differ) appendMessage(b []byte, m protoreflect.Message, r *rule, depth int) []byte {
 	if !m.IsValid() {
 		return append(b, "<nil>"...)
+	}
+	if depth <= 0 {
+		return append(b, "{…}"...)
+	}
+	md := m.Descriptor()
+	if md.FullName() == anyName {
+		if urlFD, valFD := anyFields(md); urlFD != nil && (m.Has(urlFD) || m.Has(valFD)) {
+			return d.appendAny(b, m, urlFD, valFD, r, depth)
+		}
 	}
 	b = append(b, '{')
 	first := true
@@ -249,8 +292,8 @@ func appendMessage(b []byte, m protoreflect.Message, r *rule, max int) []byte {
 		}
 		first = false
 	}
-	fields := m.Descriptor().Fields()
-	for i := 0; i < fields.Len() && len(b) <= max; i++ {
+	fields := md.Fields()
+	for i := 0; i < fields.Len() && !d.full(b); i++ {
 		fd := fields.Get(i)
 		if !m.Has(fd) {
 			continue
@@ -262,9 +305,9 @@ func appendMessage(b []byte, m protoreflect.Message, r *rule, max int) []byte {
 		if r != nil {
 			fr = r.fields[fd.Name()]
 		}
-		b = appendField(b, fd, m.Get(fd), fr, max)
+		b = d.appendField(b, fd, m.Get(fd), fr, depth-1)
 	}
-	if len(b) <= max && m.Descriptor().ExtensionRanges().Len() > 0 {
+	if !d.full(b) && md.ExtensionRanges().Len() > 0 {
 		var exts []protoreflect.FieldDescriptor
 		m.Range(func(fd protoreflect.FieldDescriptor, _ protoreflect.Value) bool {
 			if fd.IsExtension() {
@@ -273,6 +316,9 @@ func appendMessage(b []byte, m protoreflect.Message, r *rule, max int) []byte {
 			return true
 		})
 		for _, xd := range sortExtensions(exts) {
+			if d.full(b) {
+				break
+			}
 			sep()
 			b = append(b, '(')
 			b = append(b, xd.FullName()...)
@@ -281,21 +327,62 @@ func appendMessage(b []byte, m protoreflect.Message, r *rule, max int) []byte {
 			if r != nil {
 				xr = r.paren[xd.FullName()]
 			}
-			b = appendField(b, xd, m.Get(xd), xr, max)
+			b = d.appendField(b, xd, m.Get(xd), xr, depth-1)
 		}
 	}
-	if u := m.GetUnknown(); len(u) > 0 && len(b) <= max {
+	if u := m.GetUnknown(); len(u) > 0 && !d.full(b) {
 		sep()
-		b = append(b, "<unknown:"...)
-		b = strconv.AppendQuote(b, string(u))
-		b = append(b, '>')
+		b = appendUnknown(b, u)
+	}
+	return append(b, '}')
+}
+
+func appendUnknown(b []byte, u protoreflect.RawFields) []byte {
+	b = append(b, "<unknown:"...)
+	b = strconv.AppendQuote(b, string(u))
+	return append(b, '>')
+}
+
+// appendAny renders an Any as its type URL and its payload, unpacked and
+// redacted like any message, or by its size when it cannot be unpacked
+// (WithRawAny, an unknown type, bytes that do not decode, or too deep).
+func (d *Differ) appendAny(b []byte, m protoreflect.Message, urlFD, valFD protoreflect.FieldDescriptor, r *rule, depth int) []byte {
+	url, val := m.Get(urlFD).String(), m.Get(valFD).Bytes()
+	b = append(b, "{type_url:"...)
+	b = strconv.AppendQuote(b, url)
+	b = append(b, " value:"...)
+	var p protoreflect.Message
+	if d.resolver != nil {
+		if mt, err := d.resolver.FindMessageByURL(url); err == nil {
+			p = mt.New()
+			if _, err := decode(val, p, d.exts, depth-1); err != nil {
+				p = nil
+			}
+		}
+	}
+	if p != nil {
+		var pr *rule
+		if r != nil {
+			pr = r.paren[p.Descriptor().FullName()]
+		}
+		if pr != nil && pr.redact {
+			b = append(b, Redacted...)
+		} else {
+			b = d.appendMessage(b, p, pr, depth-1)
+		}
+	} else {
+		b = appendSize(b, len(val))
+	}
+	if u := m.GetUnknown(); len(u) > 0 && !d.full(b) {
+		b = append(b, ' ')
+		b = appendUnknown(b, u)
 	}
 	return append(b, '}')
 }
 
 // appendField renders the whole value of field fd: a list, a map or a
 // singular value, or [Redacted].
-func appendField(b []byte, fd protoreflect.FieldDescriptor, v protoreflect.Value, r *rule, max int) []byte {
+func (d *Differ) appendField(b []byte, fd protoreflect.FieldDescriptor, v protoreflect.Value, r *rule, depth int) []byte {
 	if (r != nil && r.redact) || isDebugRedact(fd) {
 		return append(b, Redacted...)
 	}
@@ -303,11 +390,11 @@ func appendField(b []byte, fd protoreflect.FieldDescriptor, v protoreflect.Value
 	case fd.IsList():
 		l := v.List()
 		b = append(b, '[')
-		for i := 0; i < l.Len() && len(b) <= max; i++ {
+		for i := 0; i < l.Len() && !d.full(b); i++ {
 			if i > 0 {
 				b = append(b, ' ')
 			}
-			b = appendSingular(b, fd, l.Get(i), r, max)
+			b = d.appendSingular(b, fd, l.Get(i), r, depth)
 		}
 		return append(b, ']')
 	case fd.IsMap():
@@ -316,7 +403,7 @@ func appendField(b []byte, fd protoreflect.FieldDescriptor, v protoreflect.Value
 		keys := sortedKeys(kfd, mv, nil)
 		b = append(b, '{')
 		for i, k := range keys {
-			if len(b) > max {
+			if d.full(b) {
 				break
 			}
 			if i > 0 {
@@ -324,11 +411,11 @@ func appendField(b []byte, fd protoreflect.FieldDescriptor, v protoreflect.Value
 			}
 			b = appendKey(b, k.Value())
 			b = append(b, ':')
-			b = appendSingular(b, vfd, mv.Get(k), r, max)
+			b = d.appendSingular(b, vfd, mv.Get(k), r, depth)
 		}
 		return append(b, '}')
 	}
-	return appendSingular(b, fd, v, r, max)
+	return d.appendSingular(b, fd, v, r, depth)
 }
 
 // sortedKeys returns the keys of x and, if y is not nil, those of y that x

@@ -24,6 +24,10 @@ type rule struct {
 	tol       *tolerance
 	unordered bool
 	key       protoreflect.Name // compare the list as a map keyed by this field
+
+	// tolBelow: a non-zero tolerance is set here or below, so the elements
+	// of an unordered list here may be equal without being identical.
+	tolBelow bool
 }
 
 // segment is one parsed element of an index-free path.
@@ -136,6 +140,9 @@ func (r *rule) node(path string) (*rule, error) {
 	return n, nil
 }
 
+// zero reports whether t tolerates nothing: then it changes nothing.
+func (t *tolerance) zero() bool { return t.fraction == 0 && t.margin == 0 }
+
 func (t tolerance) validate() error {
 	for _, v := range []struct {
 		name string
@@ -225,8 +232,32 @@ func (o *options) compile() (*rule, error) {
 	if o.maxValueLen < 16 {
 		return nil, fmt.Errorf("protodiff: WithMaxValueLength: %d is less than 16", o.maxValueLen)
 	}
+	if o.maxDepth < 1 || o.maxDepth > MaxDepthLimit {
+		return nil, fmt.Errorf("protodiff: WithMaxDepth: %d is not between 1 and %d", o.maxDepth, MaxDepthLimit)
+	}
+	if o.maxWork < 1 {
+		return nil, fmt.Errorf("protodiff: WithMaxWork: %d is less than 1", o.maxWork)
+	}
 	if !used {
 		return nil, nil
 	}
+	root.markTolerance()
 	return root, nil
+}
+
+// markTolerance sets tolBelow on every node with a non-zero tolerance at
+// or below it, and reports whether r is such a node.
+func (r *rule) markTolerance() bool {
+	below := r.tol != nil && !r.tol.zero()
+	for _, c := range r.fields {
+		below = c.markTolerance() || below
+	}
+	for _, c := range r.paren {
+		below = c.markTolerance() || below
+	}
+	for _, c := range r.numbers {
+		below = c.markTolerance() || below
+	}
+	r.tolBelow = below
+	return below
 }
