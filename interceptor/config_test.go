@@ -9,6 +9,7 @@ import (
 
 	"github.com/parallelrun/grpc-parallelrun/interceptor"
 	pb "github.com/parallelrun/grpc-parallelrun/proto/parallelrun/difftest/v1"
+	"github.com/parallelrun/grpc-parallelrun/protodiff"
 	"github.com/parallelrun/grpc-parallelrun/sink"
 )
 
@@ -43,6 +44,21 @@ func TestConfigCheckedAgainstTheRegistry(t *testing.T) {
 			`interceptor: WithErrorStatus: 42 is not an outcome`},
 		{"header key", []interceptor.Option{interceptor.WithMethod("*", interceptor.MethodConfig{SampleRate: 1, IgnoredHeaders: []string{"X-Request-ID"}})},
 			`interceptor: WithMethod "*": field IgnoredHeaders: "X-Request-ID" is not a header key`},
+		// The comparison options are checked against the reply type.
+		{"ignored path typo", []interceptor.Option{interceptor.WithMethod(getQuote, interceptor.MethodConfig{SampleRate: 1,
+			Diff: []protodiff.Option{protodiff.WithIgnoredPaths("quote.quote_idd")}})},
+			`interceptor: WithMethod "/parallelrun.difftest.v1.QuoteService/GetQuote": field Diff: protodiff: WithIgnoredPaths "quote.quote_idd": parallelrun.difftest.v1.GetQuoteResponse: no field "quote_idd" in parallelrun.difftest.v1.Quote`},
+		{"list key on a map", []interceptor.Option{interceptor.WithMethod(getQuote, interceptor.MethodConfig{SampleRate: 1,
+			Diff: []protodiff.Option{protodiff.WithListKey("quote.labels", "key")}})},
+			`protodiff: WithListKey "quote.labels"`},
+		{"tolerance on a string", []interceptor.Option{interceptor.WithMethod(getQuote, interceptor.MethodConfig{SampleRate: 1,
+			Diff: []protodiff.Option{protodiff.WithFloatToleranceAt("quote.quote_id", 0, 0.01)}})},
+			`protodiff: WithFloatToleranceAt "quote.quote_id"`},
+		// A service pattern's options must fit the reply of one method at
+		// least.
+		{"service path typo", []interceptor.Option{interceptor.WithMethod("/parallelrun.difftest.v1.QuoteService/*", interceptor.MethodConfig{SampleRate: 1,
+			Diff: []protodiff.Option{protodiff.WithIgnoredPaths("quote.nope")}})},
+			`(nor the reply of any other method of parallelrun.difftest.v1.QuoteService)`},
 		{"memory budget", []interceptor.Option{interceptor.WithMemoryBudget(0)},
 			`interceptor: WithMemoryBudget: 0 is less than 1`},
 	} {
@@ -108,4 +124,15 @@ func TestPatternsInBothForms(t *testing.T) {
 	if r := e.waitReports(t, 1)[0]; r.GetMethod() != "parallelrun.difftest.v1.QuoteService/GetQuote" {
 		t.Errorf("report %v", r)
 	}
+}
+
+// A service pattern's options that fit its replies are accepted.
+func TestServicePatternOptionsAccepted(t *testing.T) {
+	conn := dial(t, serve(t, &quoteServer{}))
+	pr, err := interceptor.New(conn, interceptor.WithMethod("/parallelrun.difftest.v1.QuoteService/*", interceptor.MethodConfig{SampleRate: 1,
+		Diff: []protodiff.Option{protodiff.WithIgnoredPaths("quote.quote_id")}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = pr.Close(ctxTimeout(t))
 }

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/parallelrun/grpc-parallelrun/interceptor"
 	pb "github.com/parallelrun/grpc-parallelrun/proto/parallelrun/difftest/v1"
@@ -556,5 +557,40 @@ func TestUnaryLegacyOutlivesTheCandidate(t *testing.T) {
 			cancel()
 			<-done
 		})
+	}
+}
+
+// A comparison cut short by one of protodiff's limits says so on the span,
+// in the report and in a metric.
+func TestIncompleteComparisonIsVisible(t *testing.T) {
+	nested := func(units int64) func(context.Context, *pb.GetQuoteRequest) (*pb.GetQuoteResponse, error) {
+		return func(context.Context, *pb.GetQuoteRequest) (*pb.GetQuoteResponse, error) {
+			q := &pb.Quote{Total: &pb.Money{Units: units}}
+			for range 8 {
+				a, err := anypb.New(q)
+				if err != nil {
+					return nil, err
+				}
+				q = &pb.Quote{Detail: a}
+			}
+			return &pb.GetQuoteResponse{Quote: q}, nil
+		}
+	}
+	e := newEnv(t, envConfig{legacy: nested(10), candidate: nested(11), opts: []interceptor.Option{
+		interceptor.WithMethod(getQuote, interceptor.MethodConfig{SampleRate: 1, Diff: []protodiff.Option{protodiff.WithMaxDepth(4)}}),
+	}})
+	if _, err := e.client.GetQuote(ctxTimeout(t), &pb.GetQuoteRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	r := e.waitReports(t, 1)[0]
+	if r.GetOutcome() != parallelrunv1.Outcome_OUTCOME_MISMATCH || r.GetIncomplete() != protodiff.IncompleteMaxDepth || len(r.GetDifferences()) == 0 {
+		t.Fatalf("report %v", r)
+	}
+	span := onlySpan(t, e, "parallelrun "+getQuote[1:])
+	if got := attrMap(span.Attributes())["parallelrun.incomplete"]; got != protodiff.IncompleteMaxDepth {
+		t.Errorf("span attribute %q", got)
+	}
+	if got := e.counter(t, "parallelrun.incomplete", map[string]string{"parallelrun.reason": protodiff.IncompleteMaxDepth}); got != 1 {
+		t.Errorf("%d incomplete comparisons counted", got)
 	}
 }

@@ -345,29 +345,19 @@ func (c *pairing) keep(m proto.Message) {
 	c.keptLegacy = append(c.keptLegacy, m)
 }
 
-// finishUnordered matches the kept replies as multisets.
+// finishUnordered matches the kept replies as multisets, in about n log n
+// (protodiff hashes them into buckets).
 func (c *pairing) finishUnordered() {
 	if !c.s.cfg.unordered {
 		return
 	}
-	d := c.s.cfg.differ
-	used := make([]bool, len(c.keptCand))
-	for i, lm := range c.keptLegacy {
-		found := false
-		for j, cm := range c.keptCand {
-			if !used[j] && d.Diff(lm, cm).Equal() {
-				used[j], found = true, true
-				break
-			}
-		}
-		if !found {
-			c.add(i, d.Diff(lm, nil))
-		}
+	r := c.s.cfg.differ.DiffUnordered(c.keptLegacy, c.keptCand)
+	for _, d := range r.Differences {
+		c.appendDiff(d)
 	}
-	for j, cm := range c.keptCand {
-		if !used[j] {
-			c.add(j, d.Diff(nil, cm))
-		}
+	c.truncated = c.truncated || r.Truncated
+	if c.incomplete == "" {
+		c.incomplete = r.Incomplete
 	}
 }
 
@@ -434,7 +424,7 @@ func (c *pairing) add(i int, r protodiff.Result) {
 	}
 	c.truncated = c.truncated || r.Truncated
 	if c.incomplete == "" {
-		c.incomplete = incompleteOf(r)
+		c.incomplete = r.Incomplete
 	}
 }
 

@@ -259,5 +259,5 @@ func (c *unaryCall) diff(f *facts, l legacyResult, candReply proto.Message) {
 		return
 	}
 	r := c.e.cfg.differ.Diff(legacyReply, candReply)
-	f.diffs, f.truncated, f.incomplete = r.Differences, r.Truncated, incompleteOf(r)
+	f.diffs, f.truncated, f.incomplete = r.Differences, r.Truncated, r.Incomplete
 }

@@ -3,6 +3,7 @@ package protodiff_test
 import (
 	"fmt"
 
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	pb "github.com/parallelrun/grpc-parallelrun/proto/parallelrun/difftest/v1"
@@ -102,4 +103,25 @@ func ExampleDiffer_Check() {
 	fmt.Println(err)
 	// Output:
 	// protodiff: WithIgnoredPaths "quote.quote_idd": parallelrun.difftest.v1.GetQuoteResponse: no field "quote_idd" in parallelrun.difftest.v1.Quote
+}
+
+// Replies that come one by one, such as a stream's, compared as a
+// multiset: only what has no equal partner on the other side is reported.
+func ExampleDiffer_DiffUnordered() {
+	d, err := protodiff.New(protodiff.WithIgnoredPaths("quote_id"))
+	if err != nil {
+		panic(err)
+	}
+	quote := func(id string, units int64) proto.Message {
+		return &pb.Quote{QuoteId: id, Total: &pb.Money{CurrencyCode: "EUR", Units: units}}
+	}
+	legacy := []proto.Message{quote("a", 10), quote("b", 20), quote("c", 30)}
+	candidate := []proto.Message{quote("x", 30), quote("y", 10), quote("z", 25)}
+	for _, diff := range d.DiffUnordered(legacy, candidate).Differences {
+		// One side of an added or removed message is empty.
+		fmt.Println(diff.Kind, diff.Path, diff.Legacy+diff.Candidate)
+	}
+	// Output:
+	// removed [1] {quote_id:"b" total:{currency_code:"EUR" units:20}}
+	// added [2] {quote_id:"z" total:{currency_code:"EUR" units:25}}
 }
