@@ -43,7 +43,7 @@ func TestRedactionInsideAny(t *testing.T) {
 	check(t, r, want{path: "child", kind: protodiff.Added,
 		candidate: `{any:{type_url:"type.googleapis.com/parallelrun.difftest.v1.Kitchen" value:{r_any:[{type_url:"type.googleapis.com/parallelrun.difftest.v1.Leaf" value:{sku:"A1" note:[REDACTED]}}]}}}`})
 	noLeak(t, r, "SECRET")
-	// The issue's case: the candidate drops the Any.
+	// The reported case: the candidate drops the Any.
 	r = protodiff.Diff(&pb.Quote{Detail: mustAnyT(&pb.Leaf{Sku: "A1", Note: "SECRET"})}, &pb.Quote{})
 	check(t, r, want{path: "detail", kind: protodiff.Removed,
 		legacy: `{type_url:"type.googleapis.com/parallelrun.difftest.v1.Leaf" value:{sku:"A1" note:[REDACTED]}}`})

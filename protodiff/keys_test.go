@@ -24,7 +24,7 @@ func TestListKeyNaN(t *testing.T) {
 		want{path: "r_message[price=-0].price", field: "r_message.price", kind: protodiff.Changed, legacy: "-0", candidate: "0"})
 }
 
-func TestListKeyDuplicates(t *testing.T) {
+func TestListKeyRepeated(t *testing.T) {
 	d := mustNew(t, protodiff.WithListKey("items", "sku"), protodiff.WithIgnoredPaths("computed_at"))
 	// The n-th element with a key pairs with the n-th on the other side,
 	// and from the second on its path says which it is.

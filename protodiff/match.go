@@ -126,7 +126,7 @@ type flow struct {
 	orig  []int // capacities as built
 	level []int
 	iter  []int
-	path  []int // edges of the path being searched
+	path  []int // edges of the path being explored
 }
 
 func newFlow(nodes int) *flow {
@@ -162,7 +162,7 @@ func (f *flow) maxFlow(s, t int, w *walker) bool {
 	f.iter = make([]int, n)
 	queue := make([]int, 0, n)
 	for {
-		// Levels by breadth-first search over edges with capacity left.
+		// Levels, breadth first, over edges with capacity left.
 		for i := range f.level {
 			f.level[i] = -1
 		}
@@ -196,7 +196,7 @@ func (f *flow) maxFlow(s, t int, w *walker) bool {
 
 // augment finds one path from s to t along increasing levels and pushes its
 // bottleneck through it; dead ends are cut off for the rest of the phase.
-// The search keeps its own stack, so no input can make it recurse deeply.
+// It keeps its own stack, so no input can make it recurse deeply.
 func (f *flow) augment(s, t int, w *walker) int {
 	f.path = f.path[:0]
 	u := s

@@ -151,7 +151,7 @@ func TestUnorderedMessagesMaximum(t *testing.T) {
 	}
 }
 
-// TestUnorderedToleranceNotTransitive is the case: 1.0 and 1.1
+// TestUnorderedToleranceNotTransitive is the reported case: 1.0 and 1.1
 // against 1.05 and 0.95 with a margin of 0.1. Greedy matching paired 1.0
 // with 1.05 and left 1.1 and 0.95 over; a maximum matching pairs them all.
 func TestUnorderedToleranceNotTransitive(t *testing.T) {

@@ -40,7 +40,7 @@ const MaxDepthLimit = 100_000
 // shapes measured (unordered lists of bools, of messages holding unordered
 // lists, of Any payloads; maps and chains whose every level differs in an
 // ignored field), comparing two such messages took at most one unit per
-// byte of the pair, 8.4 Mi units: the default leaves a margin of four.
+// byte of the pair, 8.4 million units: the default leaves a margin of four.
 // Spending it all, which takes hostile input (such as an unordered list
 // under a tolerance whose elements all differ within it), took about 4 s
 // of one core on a shared 2-vCPU machine; lower it with [WithMaxWork] where
