@@ -56,6 +56,14 @@ type decoder struct {
 // messages (m included). It returns errTooDeep past that.
 func decode(b []byte, m protoreflect.Message, exts extensionResolver, depth int) (values int, err error) {
 	d := decoder{exts: exts, depth: depth}
+	defer func() {
+		// The bytes come from the candidate: should a Set refuse what the
+		// decoder made of them, the payload is compared as bytes, and the
+		// caller's process goes on.
+		if recover() != nil {
+			values, err = d.values, errWire
+		}
+	}()
 	err = d.message(b, m)
 	return d.values, err
 }
@@ -241,8 +249,11 @@ func (d *decoder) mapEntry(b []byte, typ protowire.Type, m protoreflect.Message,
 		vn, err := 0, errUnknownField
 		switch num {
 		case 1:
-			if key, vn, err = scalarValue(entry, wt, kfd); err == nil {
-				haveKey = true
+			// A later key or value replaces an earlier one only if it
+			// parses as one: one of another wire type is skipped.
+			var k protoreflect.Value
+			if k, vn, err = scalarValue(entry, wt, kfd); err == nil {
+				key, haveKey = k, true
 			}
 		case 2:
 			if isMsg {
@@ -254,7 +265,10 @@ func (d *decoder) mapEntry(b []byte, typ protowire.Type, m protoreflect.Message,
 					vn, err = l, d.message(v, val.Message())
 				}
 			} else {
-				val, vn, err = scalarValue(entry, wt, vfd)
+				var v protoreflect.Value
+				if v, vn, err = scalarValue(entry, wt, vfd); err == nil {
+					val = v
+				}
 			}
 			if err == nil {
 				haveVal = true
