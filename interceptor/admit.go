@@ -10,9 +10,11 @@ import (
 )
 
 // admit decides, on the caller's path, whether a call is mirrored, and
-// counts it when not. It returns the method's entry, or nil. A call that
-// admit lets through has not yet taken its place in flight: see enter.
-func (p *ParallelRun) admit(ctx context.Context, method string, mode callMode) *methodEntry {
+// counts it when not. It returns the method's entry, or nil, and whether
+// the call probes a failing candidate (see breaker; a probe that is not
+// mirrored after all must be aborted). A call that admit lets through has
+// not yet taken its place in flight: see enter.
+func (p *ParallelRun) admit(ctx context.Context, method string, mode callMode) (*methodEntry, bool) {
 	e := p.methods.lookup(method)
 	attrs := p.tel.other
 	if e != nil {
@@ -22,25 +24,30 @@ func (p *ParallelRun) admit(ctx context.Context, method string, mode callMode) *
 	switch {
 	case mode == modeSkip:
 		p.tel.skip(ctx, attrs, ReasonSkipOption)
-		return nil
+		return nil, false
 	case p.adm.closed.Load():
 		p.tel.skip(ctx, attrs, ReasonClosed)
-		return nil
+		return nil, false
 	case e == nil && !force:
 		p.tel.skip(ctx, attrs, ReasonUnconfigured)
-		return nil
+		return nil, false
 	case e == nil:
-		return p.methods.entry(method, p.methods.forced)
+		e = p.methods.entry(method, p.methods.forced)
 	case e.cfg.disabled:
 		// Even when forced: Disabled is how writes are kept from being
 		// duplicated.
 		p.tel.skip(ctx, attrs, ReasonDisabled)
-		return nil
+		return nil, false
 	case !force && e.cfg.sampleRate < 1 && rand.Float64() >= e.cfg.sampleRate:
 		p.tel.skip(ctx, attrs, ReasonSampledOut)
-		return nil
+		return nil, false
 	}
-	return e
+	ok, probe := e.breaker.allow()
+	if !ok {
+		p.tel.skip(ctx, e.attrs, ReasonCandidateFailing)
+		return nil, false
+	}
+	return e, probe
 }
 
 // enter takes the call's place in flight and its request's share of the

@@ -716,6 +716,8 @@ func moody(seed uint64) *quoteServer {
 func TestStreamChaosEndsEachStreamOnce(t *testing.T) {
 	e := newEnv(t, envConfig{legacyServer: moody(1), candidateServer: moody(2), opts: []interceptor.Option{
 		interceptor.WithMethod("*", interceptor.MethodConfig{SampleRate: 1, Timeout: 300 * time.Millisecond, MaxStreamMessages: 64}),
+		// Every stream is mirrored, however often the candidate fails.
+		interceptor.WithCandidateBreaker(0, 0),
 	}})
 	var openFailed atomic.Int64
 	var wg sync.WaitGroup

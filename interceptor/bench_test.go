@@ -14,25 +14,21 @@ import (
 	pb "github.com/parallelrun/grpc-parallelrun/proto/parallelrun/difftest/v1"
 )
 
-type benchCase struct {
-	name      string
-	candidate func(context.Context, *pb.GetQuoteRequest) (*pb.GetQuoteResponse, error)
-	opts      []interceptor.Option
-	plain     bool
-}
-
-func benchCases() []benchCase {
-	stalled := func(ctx context.Context, req *pb.GetQuoteRequest) (*pb.GetQuoteResponse, error) {
-		<-ctx.Done()
-		return nil, ctx.Err()
-	}
-	return []benchCase{
-		{name: "plain", candidate: price(10), plain: true},
-		{name: "unconfigured", candidate: price(10)},
-		{name: "mirrored", candidate: price(10), opts: []interceptor.Option{mirrorAll}},
-		{name: "mirrored_stalled_candidate", candidate: stalled, opts: []interceptor.Option{
-			interceptor.WithMethod("*", interceptor.MethodConfig{SampleRate: 1, Timeout: 50 * time.Millisecond})}},
-	}
+// unaryCases are the cases of the unary benchmarks, whose servers run in a
+// process of their own (remoteClients): plain is a client without the
+// parallel run; unconfigured has it installed for a method that is not
+// mirrored; mirrored mirrors every call to a healthy candidate; stalled
+// mirrors to a candidate that never answers in time.
+var unaryCases = []struct {
+	name, candidate string
+	plain           bool
+	opts            []interceptor.Option
+}{
+	{name: "plain", candidate: "healthy", plain: true},
+	{name: "unconfigured", candidate: "healthy"},
+	{name: "mirrored", candidate: "healthy", opts: []interceptor.Option{mirrorAll}},
+	{name: "mirrored_stalled_candidate", candidate: "stalled", opts: []interceptor.Option{
+		interceptor.WithMethod("*", interceptor.MethodConfig{SampleRate: 1, Timeout: 50 * time.Millisecond})}},
 }
 
 var benchReq = &pb.GetQuoteRequest{CustomerId: "c1", Skus: []string{"A1", "B2", "C3", "D4", "E5"}}
@@ -44,12 +40,12 @@ var benchReq = &pb.GetQuoteRequest{CustomerId: "c1", Skus: []string{"A1", "B2", 
 // the comparison would take CPU from the legacy call on such a small
 // machine; that is the next benchmark.)
 func BenchmarkUnaryCallerLatency(b *testing.B) {
-	for _, bc := range benchCases() {
+	for _, bc := range unaryCases {
 		b.Run(bc.name, func(b *testing.B) {
-			e := newEnv(b, envConfig{legacy: price(10), candidate: bc.candidate, opts: bc.opts, lean: true})
-			client := e.client
+			plain, mirrored := remoteClients(b, bc.candidate, bc.opts...)
+			client := mirrored
 			if bc.plain {
-				client = e.plain
+				client = plain
 			}
 			pacedLatency(b, 500*time.Microsecond, func() error {
 				_, err := client.GetQuote(context.Background(), benchReq)
@@ -82,12 +78,12 @@ func pacedLatency(b *testing.B, interval time.Duration, call func() error) {
 // candidate's server and the comparison share the two cores with the
 // legacy call, so this shows the total cost of mirroring, not the wait.
 func BenchmarkUnaryThroughput(b *testing.B) {
-	for _, bc := range benchCases() {
+	for _, bc := range unaryCases {
 		b.Run(bc.name, func(b *testing.B) {
-			e := newEnv(b, envConfig{legacy: price(10), candidate: bc.candidate, opts: bc.opts, lean: true})
-			client := e.client
+			plain, mirrored := remoteClients(b, bc.candidate, bc.opts...)
+			client := mirrored
 			if bc.plain {
-				client = e.plain
+				client = plain
 			}
 			ctx := context.Background()
 			b.ReportAllocs()

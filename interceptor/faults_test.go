@@ -122,8 +122,12 @@ func TestCancelledStreamsEndTheCandidateAtOnce(t *testing.T) {
 			if err := k.run(ctx); err != nil {
 				t.Fatalf("%s: %v", k.name, err)
 			}
-			cancel()
 			n++
+			// The candidate's stream is open, and will hold for an hour.
+			for deadline := time.Now().Add(10 * time.Second); cand.Calls() < n && time.Now().Before(deadline); {
+				time.Sleep(time.Millisecond)
+			}
+			cancel()
 			r := e.waitReports(t, n)[n-1]
 			if r.GetOutcome() != parallelrunv1.Outcome_OUTCOME_CALLER_CANCELED {
 				t.Fatalf("%s: report %v", k.name, r)
@@ -136,14 +140,12 @@ func TestCancelledStreamsEndTheCandidateAtOnce(t *testing.T) {
 		t.Errorf("%d streams dropped", got)
 	}
 	e.waitIdle(t)
-	// Every candidate stream that opened has ended (a caller quick enough
-	// to cancel before it opened leaves none).
 	deadline := time.Now().Add(10 * time.Second)
-	for cand.ended.Load() < int64(cand.Calls()) && time.Now().Before(deadline) {
+	for cand.ended.Load() < int64(n) && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
-	if ended, opened := cand.ended.Load(), cand.Calls(); ended != int64(opened) || opened == 0 {
-		t.Errorf("the candidate saw %d of %d streams end", ended, opened)
+	if ended, opened := cand.ended.Load(), cand.Calls(); ended != int64(n) || opened != n {
+		t.Errorf("the candidate saw %d of %d streams open, %d end", opened, n, ended)
 	}
 }
 
@@ -498,11 +500,16 @@ func TestFloodIsAccountedExactly(t *testing.T) {
 		outcomes[o] = e.counter(t, "parallelrun.comparisons", map[string]string{"parallelrun.outcome": o})
 		total += outcomes[o]
 	}
-	if got := e.counter(t, "parallelrun.skipped", nil); got != skipped.Load() {
-		t.Errorf("%d skipped, want %d", got, skipped.Load())
+	if got := e.counter(t, "parallelrun.skipped", map[string]string{"parallelrun.reason": "skip_option"}); got != skipped.Load() {
+		t.Errorf("%d skipped by option, want %d", got, skipped.Load())
 	}
-	if total+skipped.Load() != calls.Load() {
-		t.Errorf("%d outcomes + %d skipped != %d calls: %v", total, skipped.Load(), calls.Load(), outcomes)
+	// Runs of failing candidate calls may pause mirroring (the breaker).
+	allSkipped := e.counter(t, "parallelrun.skipped", nil)
+	if other := allSkipped - skipped.Load() - e.counter(t, "parallelrun.skipped", map[string]string{"parallelrun.reason": "candidate_failing"}); other != 0 {
+		t.Errorf("%d calls skipped for other reasons", other)
+	}
+	if total+allSkipped != calls.Load() {
+		t.Errorf("%d outcomes + %d skipped != %d calls: %v", total, allSkipped, calls.Load(), outcomes)
 	}
 	reports := map[string]int64{}
 	for _, r := range e.sink.Reports() {
@@ -592,5 +599,72 @@ func TestIncompleteComparisonIsVisible(t *testing.T) {
 	}
 	if got := e.counter(t, "parallelrun.incomplete", map[string]string{"parallelrun.reason": protodiff.IncompleteMaxDepth}); got != 1 {
 		t.Errorf("%d incomplete comparisons counted", got)
+	}
+}
+
+// A candidate that keeps failing as a call is given a pause instead of
+// every call: after three failures in a row, calls are not mirrored for
+// the backoff; then one call probes it; a failed probe doubles the pause;
+// an answer ends it.
+func TestFailingCandidateIsPaused(t *testing.T) {
+	var healthy atomic.Bool
+	cand := func(ctx context.Context, req *pb.GetQuoteRequest) (*pb.GetQuoteResponse, error) {
+		if healthy.Load() {
+			return price(10)(ctx, req)
+		}
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	const backoff = 200 * time.Millisecond
+	e := newEnv(t, envConfig{legacy: price(10), candidate: cand, opts: []interceptor.Option{
+		interceptor.WithMethod("*", interceptor.MethodConfig{SampleRate: 1, Timeout: 20 * time.Millisecond}),
+		interceptor.WithCandidateBreaker(3, backoff),
+	}})
+	call := func() {
+		t.Helper()
+		if _, err := e.client.GetQuote(ctxTimeout(t), &pb.GetQuoteRequest{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	paused := func() int64 {
+		return e.counter(t, "parallelrun.skipped", map[string]string{"parallelrun.reason": "candidate_failing"})
+	}
+	for i := range 3 {
+		call()
+		e.waitReports(t, i+1)
+	}
+	start := time.Now()
+	for range 10 {
+		call()
+	}
+	if time.Since(start) < backoff {
+		if got := paused(); got != 10 {
+			t.Fatalf("%d of 10 calls paused", got)
+		}
+		if e.candidate.Calls() != 3 {
+			t.Fatalf("the candidate got %d calls", e.candidate.Calls())
+		}
+	}
+	// After the pause, one call probes; it fails, and the next pause is
+	// twice as long.
+	time.Sleep(backoff)
+	call()
+	e.waitReports(t, 4)
+	probed := time.Now()
+	call()
+	if time.Since(probed) < 2*backoff && e.candidate.Calls() != 4 {
+		t.Fatalf("the candidate got %d calls", e.candidate.Calls())
+	}
+	// The candidate is back: the next probe ends the pause.
+	healthy.Store(true)
+	time.Sleep(2 * backoff)
+	call()
+	r := e.waitReports(t, 5)[4]
+	if r.GetOutcome() != parallelrunv1.Outcome_OUTCOME_MATCH {
+		t.Fatalf("probe report %v", r)
+	}
+	for i := range 5 {
+		call()
+		e.waitReports(t, 6+i)
 	}
 }

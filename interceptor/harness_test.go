@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"net"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -26,6 +27,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if kind := os.Getenv(remoteEnvVar); kind != "" {
+		serveRemote(kind)
+	}
 	goleak.VerifyTestMain(m)
 }
 

@@ -43,6 +43,7 @@ type methodEntry struct {
 	// service is not registered, and then the method's streams cannot be
 	// mirrored (a unary call shows its types).
 	req, resp protoreflect.MessageType
+	breaker   *breaker // nil: never stops mirroring
 }
 
 // maxCachedMethods bounds the entries built on first use, for methods that
@@ -62,8 +63,9 @@ type methodTable struct {
 	// Service patterns of services not in the registry, and "*".
 	service map[string]*methodConfig // "/pkg.Service/"
 	all     *methodConfig
-	forced  *methodConfig // for Force() on a method without config
-	other   *methodAttrs  // for methods past the cache's bound
+	forced     *methodConfig // for Force() on a method without config
+	other      *methodAttrs  // for methods past the cache's bound
+	newBreaker func() *breaker
 
 	cache  sync.Map // full method -> *methodEntry, for service and "*" matches
 	cached atomic.Int64
@@ -109,7 +111,7 @@ func (t *methodTable) entry(method string, cfg *methodConfig) *methodEntry {
 
 func (t *methodTable) newEntry(method string, cfg *methodConfig, md protoreflect.MethodDescriptor) *methodEntry {
 	name := methodName(method)
-	e := &methodEntry{name: name, cfg: cfg, attrs: newMethodAttrs(name)}
+	e := &methodEntry{name: name, cfg: cfg, attrs: newMethodAttrs(name), breaker: t.newBreaker()}
 	e.req, e.resp = messageTypes(method, md)
 	return e
 }
@@ -178,12 +180,12 @@ func methodNames(sd protoreflect.ServiceDescriptor) string {
 // registry: a method that does not exist in a registered service, or Diff
 // options that name what its reply type does not have, are errors; a
 // service that is not registered is said once to warn.
-func newMethodTable(rules []methodRule, other *methodAttrs, warn func(error)) (*methodTable, error) {
+func newMethodTable(rules []methodRule, other *methodAttrs, newBreaker func() *breaker, warn func(error)) (*methodTable, error) {
 	forced, err := compileMethod(MethodConfig{SampleRate: 1})
 	if err != nil {
 		return nil, err
 	}
-	t := &methodTable{exact: map[string]*methodEntry{}, service: map[string]*methodConfig{}, forced: forced, other: other}
+	t := &methodTable{exact: map[string]*methodEntry{}, service: map[string]*methodConfig{}, forced: forced, other: other, newBreaker: newBreaker}
 	type servicePattern struct {
 		pattern, svc string
 		cfg          *methodConfig

@@ -38,6 +38,11 @@ const (
 	DefaultMaxStreamBytes    = 16 << 20
 	// MaxStreamDifferences bounds the differences reported for one stream.
 	MaxStreamDifferences = 64
+	// DefaultBreakerFailures and DefaultBreakerBackoff: after this many
+	// candidate calls of a method in a row fail as calls, the method is
+	// not mirrored for the backoff, then probed.
+	DefaultBreakerFailures = 5
+	DefaultBreakerBackoff  = time.Second
 )
 
 // RoleKey is the metadata key set on every candidate call, with the value
@@ -120,6 +125,8 @@ type options struct {
 	errorHandler    func(error)
 	rootSpans       bool
 	errorStatus     []parallelrunv1.Outcome
+	breakerFailures int
+	breakerBackoff  time.Duration
 }
 
 // WithMethod mirrors the methods that pattern matches with config. A
@@ -228,6 +235,20 @@ func WithMaxSpanEvents(n int) Option {
 // error, without a candidate call.
 func WithCandidateMetadata(f func(ctx context.Context, md metadata.MD) metadata.MD) Option {
 	return func(o *options) { o.rewriteMD = f }
+}
+
+// WithCandidateBreaker sets when a method whose candidate is failing stops
+// being mirrored for a while (defaults [DefaultBreakerFailures] and
+// [DefaultBreakerBackoff]). After failures candidate calls of the method in
+// a row fail as calls (out of time or unreachable), its calls are not
+// mirrored for backoff and count as skipped (reason candidate_failing);
+// then one call probes the candidate. A probe that fails doubles the
+// pause, up to 64 times backoff; any answer of the candidate ends it.
+// A stalled or down candidate thus costs the caller's process next to
+// nothing, instead of a call sent only to time out for every mirrored
+// call, each holding its place in flight. failures 0 turns it off.
+func WithCandidateBreaker(failures int, backoff time.Duration) Option {
+	return func(o *options) { o.breakerFailures, o.breakerBackoff = failures, backoff }
 }
 
 // WithRootSpans records each comparison span as the root of a trace of its

@@ -112,6 +112,23 @@ func decide(f *facts, compareMessage bool, maxDiffs int) verdict {
 	return v
 }
 
+// candidateHealth says what a comparison tells of the candidate, for its
+// breaker: known is false when the candidate call did not run its course
+// (not made, or cancelled: by the parallel run, for a caller that left or
+// a comparison given up), failed when it failed as a call.
+func candidateHealth(f *facts) (known, failed bool) {
+	if !f.candidate.done {
+		return false, false
+	}
+	switch status.Code(f.candidate.err) {
+	case codes.Canceled:
+		return false, false
+	case codes.DeadlineExceeded, codes.Unavailable:
+		return true, true
+	}
+	return true, false
+}
+
 // callFailure tells failures of a call itself from answers of the
 // service's logic: unreachable, cancelled, or out of time. It serves for
 // both sides. A deadline is never the candidate's answer: it expires on

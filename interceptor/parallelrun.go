@@ -59,6 +59,8 @@ func New(candidate grpc.ClientConnInterface, opts ...Option) (*ParallelRun, erro
 		maxRequestBytes: DefaultMaxRequestBytes,
 		maxSpanEvents:   DefaultMaxSpanEvents,
 		errorHandler:    otel.Handle,
+		breakerFailures: DefaultBreakerFailures,
+		breakerBackoff:  DefaultBreakerBackoff,
 	}
 	for _, opt := range opts {
 		if opt != nil {
@@ -78,6 +80,10 @@ func New(candidate grpc.ClientConnInterface, opts ...Option) (*ParallelRun, erro
 		return nil, fmt.Errorf("interceptor: WithMaxRequestBytes: %d is negative", o.maxRequestBytes)
 	case o.maxSpanEvents < 0:
 		return nil, fmt.Errorf("interceptor: WithMaxSpanEvents: %d is negative", o.maxSpanEvents)
+	case o.breakerFailures < 0:
+		return nil, fmt.Errorf("interceptor: WithCandidateBreaker: %d failures is negative", o.breakerFailures)
+	case o.breakerFailures > 0 && o.breakerBackoff <= 0:
+		return nil, fmt.Errorf("interceptor: WithCandidateBreaker: backoff %v is not positive", o.breakerBackoff)
 	}
 	for i, s := range o.sinks {
 		if isNil(s) {
@@ -108,7 +114,12 @@ func New(candidate grpc.ClientConnInterface, opts ...Option) (*ParallelRun, erro
 	if err != nil {
 		return nil, fmt.Errorf("interceptor: telemetry: %w", err)
 	}
-	methods, err := newMethodTable(o.methods, tel.other, o.errorHandler)
+	methods, err := newMethodTable(o.methods, tel.other, func() *breaker {
+		if o.breakerFailures == 0 {
+			return nil
+		}
+		return newBreaker(o.breakerFailures, o.breakerBackoff)
+	}, o.errorHandler)
 	if err != nil {
 		return nil, err
 	}

@@ -78,6 +78,7 @@ type mirrorStream struct {
 
 	p         *ParallelRun
 	e         *methodEntry
+	probe     bool // the stream probes a failing candidate
 	cfg       *methodConfig
 	desc      *grpc.StreamDesc
 	method    string // as gRPC names it: /pkg.Service/Method
@@ -134,6 +135,7 @@ var (
 func (p *ParallelRun) startStream(ctx context.Context, desc *grpc.StreamDesc, method string, mode callMode, opts []grpc.CallOption) (s *mirrorStream) {
 	var e *methodEntry
 	var mem *allowance
+	var probe bool
 	defer func() {
 		if v := recover(); v != nil {
 			if mem != nil {
@@ -143,27 +145,31 @@ func (p *ParallelRun) startStream(ctx context.Context, desc *grpc.StreamDesc, me
 			attrs := p.tel.other
 			if e != nil {
 				attrs = e.attrs
+				e.breaker.abort(probe)
 			}
 			p.tel.outcome(ctx, attrs, parallelrunv1.Outcome_OUTCOME_INTERNAL_ERROR)
 			p.onError(fmt.Errorf("interceptor: %s: panic before the candidate stream: %v", methodName(method), v))
 			s = nil
 		}
 	}()
-	if e = p.admit(ctx, method, mode); e == nil {
+	if e, probe = p.admit(ctx, method, mode); e == nil {
 		return nil
 	}
 	if e.req == nil || e.resp == nil {
 		// The candidate may answer before the legacy service shows a
 		// reply: the types must come from the registry.
+		e.breaker.abort(probe)
 		p.tel.skip(ctx, e.attrs, ReasonNotProto)
 		return nil
 	}
 	if mem = p.enter(ctx, e, 0, e.cfg.maxBytes); mem == nil {
+		e.breaker.abort(probe)
 		return nil
 	}
 	s = &mirrorStream{
 		p:         p,
 		e:         e,
+		probe:     probe,
 		cfg:       e.cfg,
 		desc:      desc,
 		method:    method,
@@ -181,6 +187,7 @@ func (p *ParallelRun) startStream(ctx context.Context, desc *grpc.StreamDesc, me
 
 // release gives back the place of a stream that never started.
 func (s *mirrorStream) release() {
+	s.e.breaker.abort(s.probe)
 	s.cancel()
 	s.mem.close()
 	s.p.adm.leave()

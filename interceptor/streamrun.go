@@ -82,6 +82,8 @@ func (s *mirrorStream) run() {
 		f.diffs, f.truncated, f.incomplete = c.diffs, c.truncated, c.incomplete
 		v = decide(&f, s.cfg.compareMessage, MaxStreamDifferences)
 	}
+	known, failed := candidateHealth(&f)
+	s.e.breaker.done(s.probe, known, failed)
 	p.record(s.parent, s.e, s.start, true, &f, v, in)
 }
 

@@ -49,6 +49,7 @@ const (
 	ReasonClosed             = "closed"
 	ReasonNotProto           = "not_proto"
 	ReasonLegacyStreamFailed = "legacy_stream_failed" // the legacy stream did not open
+	ReasonCandidateFailing   = "candidate_failing"    // see WithCandidateBreaker
 )
 
 // Reasons a call is dropped, the values of [ReasonKey] on
@@ -181,7 +182,7 @@ func newMethodAttrs(name string) *methodAttrs {
 		dropped:  map[string]metric.MeasurementOption{},
 		outcomes: map[parallelrunv1.Outcome]metric.MeasurementOption{}}
 	a.opt = metric.WithAttributeSet(attribute.NewSet(semconv.RPCSystemNameGRPC, a.method))
-	for _, r := range []string{ReasonUnconfigured, ReasonDisabled, ReasonSampledOut, ReasonSkipOption, ReasonClosed, ReasonNotProto, ReasonLegacyStreamFailed} {
+	for _, r := range []string{ReasonUnconfigured, ReasonDisabled, ReasonSampledOut, ReasonSkipOption, ReasonClosed, ReasonNotProto, ReasonLegacyStreamFailed, ReasonCandidateFailing} {
 		a.skipped[r] = metric.WithAttributeSet(attribute.NewSet(semconv.RPCSystemNameGRPC, a.method, ReasonKey.String(r)))
 	}
 	dropped := OutcomeKey.String(sink.OutcomeName(parallelrunv1.Outcome_OUTCOME_DROPPED))

@@ -48,6 +48,7 @@ type unaryCall struct {
 	p         *ParallelRun
 	method    string // as gRPC names it: /pkg.Service/Method
 	e         *methodEntry
+	probe     bool // the call probes a failing candidate
 	mem       *allowance
 	req       proto.Message // our own copy
 	replyType protoreflect.MessageType
@@ -76,6 +77,7 @@ type legacyResult struct {
 func (p *ParallelRun) startUnary(ctx context.Context, method string, req, reply any, mode callMode, opts []grpc.CallOption) (c *unaryCall) {
 	var e *methodEntry
 	var mem *allowance
+	var probe bool
 	defer func() {
 		if v := recover(); v != nil {
 			if mem != nil {
@@ -85,28 +87,32 @@ func (p *ParallelRun) startUnary(ctx context.Context, method string, req, reply 
 			attrs := p.tel.other
 			if e != nil {
 				attrs = e.attrs
+				e.breaker.abort(probe)
 			}
 			p.tel.outcome(ctx, attrs, parallelrunv1.Outcome_OUTCOME_INTERNAL_ERROR)
 			p.onError(fmt.Errorf("interceptor: %s: panic before the candidate call: %v", methodName(method), v))
 			c = nil
 		}
 	}()
-	if e = p.admit(ctx, method, mode); e == nil {
+	if e, probe = p.admit(ctx, method, mode); e == nil {
 		return nil
 	}
 	reqMsg, ok1 := req.(proto.Message)
 	replyMsg, ok2 := reply.(proto.Message)
 	if !ok1 || !ok2 {
+		e.breaker.abort(probe)
 		p.tel.skip(ctx, e.attrs, ReasonNotProto)
 		return nil
 	}
 	if mem = p.enter(ctx, e, int64(proto.Size(reqMsg)), p.adm.budget); mem == nil {
+		e.breaker.abort(probe)
 		return nil
 	}
 	c = &unaryCall{
 		p:      p,
 		method: method,
 		e:      e,
+		probe:  probe,
 		mem:    mem,
 		// The types are read now: once the legacy call runs, the reply is
 		// being written.
@@ -197,6 +203,8 @@ func (c *unaryCall) run() {
 	// Replies are compared only when both calls succeeded, so a status
 	// difference is never one too many.
 	v := decide(&f, c.e.cfg.compareMessage, math.MaxInt)
+	known, failed := candidateHealth(&f)
+	c.e.breaker.done(c.probe, known, failed)
 	p.record(c.parent, c.e, c.start, false, &f, v, sent{request: c.req})
 }
 
