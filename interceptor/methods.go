@@ -61,8 +61,8 @@ type methodTable struct {
 	// service pattern matches: built at New, with their types.
 	exact map[string]*methodEntry // "/pkg.Service/Method"
 	// Service patterns of services not in the registry, and "*".
-	service map[string]*methodConfig // "/pkg.Service/"
-	all     *methodConfig
+	service    map[string]*methodConfig // "/pkg.Service/"
+	all        *methodConfig
 	forced     *methodConfig // for Force() on a method without config
 	other      *methodAttrs  // for methods past the cache's bound
 	newBreaker func() *breaker
