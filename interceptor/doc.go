@@ -81,6 +81,14 @@
 // legacy one as soon as the two sides' state does: mirror reads, or give the
 // candidate a copy of the state.
 //
+// # A failing candidate
+//
+// A candidate that is down or stalled fails every call as a call: mirroring
+// it would only send calls to time out, each holding its place in flight
+// and its share of memory. After a few such failures in a row a method is
+// not mirrored for a while, then one call probes the candidate, and any
+// answer ends the pause ([WithCandidateBreaker]).
+//
 // # Memory and goroutines
 //
 // The caller's path does a method lookup, the request's size, a clone of
