@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-
 	"github.com/parallelrun/grpc-parallelrun/interceptor"
 	pb "github.com/parallelrun/grpc-parallelrun/proto/parallelrun/difftest/v1"
 )
@@ -100,27 +98,21 @@ func BenchmarkUnaryThroughput(b *testing.B) {
 // client and through a mirrored one, with a healthy and with a stalled
 // candidate, and reports the legacy replies per second the caller gets.
 func BenchmarkServerStream(b *testing.B) {
-	stalled := &quoteServer{list: func(req *pb.ListQuotesRequest, stream grpc.ServerStreamingServer[pb.ListQuotesResponse]) error {
-		<-stream.Context().Done()
-		return stream.Context().Err()
-	}}
 	const n = 1000
 	for _, bc := range []struct {
-		name      string
-		candidate *quoteServer
-		plain     bool
+		name, candidate string
+		plain           bool
 	}{
-		{"plain", lister(flat(10), all, nil), true},
-		{"mirrored", lister(flat(10), all, nil), false},
-		{"mirrored_stalled_candidate", stalled, false},
+		{"plain", "healthy", true},
+		{"mirrored", "healthy", false},
+		{"mirrored_stalled_candidate", "stalled", false},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			e := newEnv(b, envConfig{lean: true, legacyServer: lister(flat(10), all, nil), candidateServer: bc.candidate, opts: []interceptor.Option{
-				interceptor.WithMethod("*", interceptor.MethodConfig{SampleRate: 1, Timeout: 100 * time.Millisecond}),
-			}})
-			client := e.client
+			plain, mirrored := remoteClients(b, bc.candidate,
+				interceptor.WithMethod("*", interceptor.MethodConfig{SampleRate: 1, Timeout: 100 * time.Millisecond}))
+			client := mirrored
 			if bc.plain {
-				client = e.plain
+				client = plain
 			}
 			ctx := context.Background()
 			start := time.Now()
@@ -159,10 +151,10 @@ func BenchmarkUnaryLargeReply(b *testing.B) {
 		{name: "mirrored"},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			e := newEnv(b, envConfig{legacy: price(10), candidate: price(10), opts: []interceptor.Option{mirrorAll}, lean: true})
-			client := e.client
+			plain, mirrored := remoteClients(b, "healthy", mirrorAll)
+			client := mirrored
 			if bc.plain {
-				client = e.plain
+				client = plain
 			}
 			pacedLatency(b, 5*time.Millisecond, func() error {
 				_, err := client.GetQuote(context.Background(), req)

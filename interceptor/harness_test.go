@@ -165,10 +165,6 @@ type envConfig struct {
 	dialOpts                      []grpc.DialOption // for the legacy client, after the parallel run
 	candDialOpts                  []grpc.DialOption
 	candidateDialer               func(context.Context, string) (net.Conn, error)
-	// lean keeps nothing: no reports, no spans, for benchmarks, where a
-	// sink and a recorder that keep everything would make the heap, and
-	// the collector's work, grow with the run.
-	lean bool
 }
 
 func newEnv(t testing.TB, cfg envConfig) *env {
@@ -188,23 +184,17 @@ func newEnv(t testing.TB, cfg envConfig) *env {
 	}
 	e.candConn = dial(t, candDialer, cfg.candDialOpts...)
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(e.spans))
-	if cfg.lean {
-		tp = sdktrace.NewTracerProvider()
-	}
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(e.metrics))
 	t.Cleanup(func() {
 		_ = tp.Shutdown(context.Background())
 		_ = mp.Shutdown(context.Background())
 	})
-	opts := []interceptor.Option{
+	opts := append([]interceptor.Option{
 		interceptor.WithTracerProvider(tp),
 		interceptor.WithMeterProvider(mp),
+		interceptor.WithSink(e.sink),
 		interceptor.WithErrorHandler(e.errs.handle),
-	}
-	if !cfg.lean {
-		opts = append(opts, interceptor.WithSink(e.sink))
-	}
-	opts = append(opts, cfg.opts...)
+	}, cfg.opts...)
 	pr, err := interceptor.New(e.candConn, opts...)
 	if err != nil {
 		t.Fatal(err)

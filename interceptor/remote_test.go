@@ -31,11 +31,16 @@ const remoteEnvVar = "PARALLELRUN_BENCH_SERVERS"
 // the environment. It writes its two ports and serves until its standard
 // input closes, that is until the benchmark process ends.
 func serveRemote(kind string) {
-	legacy, cand := &quoteServer{get: price(10)}, &quoteServer{get: price(10)}
+	legacy, cand := lister(flat(10), all, nil), lister(flat(10), all, nil)
+	legacy.get, cand.get = price(10), price(10)
 	if kind == "stalled" {
 		cand.get = func(ctx context.Context, _ *pb.GetQuoteRequest) (*pb.GetQuoteResponse, error) {
 			<-ctx.Done()
 			return nil, ctx.Err()
+		}
+		cand.list = func(_ *pb.ListQuotesRequest, s grpc.ServerStreamingServer[pb.ListQuotesResponse]) error {
+			<-s.Context().Done()
+			return s.Context().Err()
 		}
 	}
 	var ports []int
