@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"google.golang.org/grpc/metadata"
+
+	parallelrunv1 "github.com/parallelrun/grpc-parallelrun/proto/parallelrun/v1"
 )
 
 // admit decides, on the caller's path, whether a call is mirrored, and
@@ -48,6 +50,30 @@ func (p *ParallelRun) admit(ctx context.Context, method string, mode callMode) (
 		return nil, false
 	}
 	return e, probe
+}
+
+// starting is what a call has taken so far while its comparison starts,
+// to give back if starting panics.
+type starting struct {
+	e     *methodEntry
+	mem   *allowance
+	probe bool
+}
+
+// recovered gives back what a call took when starting its comparison
+// panicked, and counts it; the caller's call goes on, not mirrored.
+func (p *ParallelRun) recovered(ctx context.Context, method string, st *starting, v any) {
+	if st.mem != nil {
+		st.mem.close()
+		p.adm.leave()
+	}
+	attrs := p.tel.other
+	if st.e != nil {
+		attrs = st.e.attrs
+		st.e.breaker.abort(st.probe)
+	}
+	p.tel.outcome(ctx, attrs, parallelrunv1.Outcome_OUTCOME_INTERNAL_ERROR)
+	p.onError(fmt.Errorf("interceptor: %s: panic before the candidate call: %v", methodName(method), v))
 }
 
 // enter takes the call's place in flight and its request's share of the

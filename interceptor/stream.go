@@ -10,8 +10,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
-
-	parallelrunv1 "github.com/parallelrun/grpc-parallelrun/proto/parallelrun/v1"
 )
 
 // StreamClientInterceptor returns the interceptor for streaming RPCs, to
@@ -133,43 +131,33 @@ var (
 // startStream decides whether to mirror and takes the stream's place in
 // flight. It returns nil when the stream is not mirrored.
 func (p *ParallelRun) startStream(ctx context.Context, desc *grpc.StreamDesc, method string, mode callMode, opts []grpc.CallOption) (s *mirrorStream) {
-	var e *methodEntry
-	var mem *allowance
-	var probe bool
+	var st starting
 	defer func() {
 		if v := recover(); v != nil {
-			if mem != nil {
-				mem.close()
-				p.adm.leave()
-			}
-			attrs := p.tel.other
-			if e != nil {
-				attrs = e.attrs
-				e.breaker.abort(probe)
-			}
-			p.tel.outcome(ctx, attrs, parallelrunv1.Outcome_OUTCOME_INTERNAL_ERROR)
-			p.onError(fmt.Errorf("interceptor: %s: panic before the candidate stream: %v", methodName(method), v))
+			p.recovered(ctx, method, &st, v)
 			s = nil
 		}
 	}()
-	if e, probe = p.admit(ctx, method, mode); e == nil {
+	if st.e, st.probe = p.admit(ctx, method, mode); st.e == nil {
 		return nil
 	}
+	e := st.e
 	if e.req == nil || e.resp == nil {
 		// The candidate may answer before the legacy service shows a
 		// reply: the types must come from the registry.
-		e.breaker.abort(probe)
+		e.breaker.abort(st.probe)
 		p.tel.skip(ctx, e.attrs, ReasonNotProto)
 		return nil
 	}
-	if mem = p.enter(ctx, e, 0, e.cfg.maxBytes); mem == nil {
-		e.breaker.abort(probe)
+	if st.mem = p.enter(ctx, e, 0, e.cfg.maxBytes); st.mem == nil {
+		e.breaker.abort(st.probe)
 		return nil
 	}
+	mem := st.mem
 	s = &mirrorStream{
 		p:         p,
 		e:         e,
-		probe:     probe,
+		probe:     st.probe,
 		cfg:       e.cfg,
 		desc:      desc,
 		method:    method,

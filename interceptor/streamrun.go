@@ -68,17 +68,12 @@ func (s *mirrorStream) run() {
 	if v.outcome == parallelrunv1.Outcome_OUTCOME_MATCH || v.outcome == parallelrunv1.Outcome_OUTCOME_MISMATCH {
 		// The replies count: those kept for an unordered comparison are
 		// matched now, and the headers compared; then decide again.
-		func() {
-			defer func() {
-				if v := recover(); v != nil {
-					f.internal = fmt.Sprintf("panic: %v", v)
-				}
-			}()
+		guard(&f, func() {
 			c.finishUnordered()
 			if s.cfg.compareHeader {
 				c.compareHeader()
 			}
-		}()
+		})
 		f.diffs, f.truncated, f.incomplete = c.diffs, c.truncated, c.incomplete
 		v = decide(&f, s.cfg.compareMessage, MaxStreamDifferences)
 	}

@@ -10,8 +10,6 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
-
-	parallelrunv1 "github.com/parallelrun/grpc-parallelrun/proto/parallelrun/v1"
 )
 
 // UnaryClientInterceptor returns the interceptor for unary RPCs, to chain
@@ -75,45 +73,34 @@ type legacyResult struct {
 // starts the candidate goroutine. It returns nil when the call is not
 // mirrored. Whatever goes wrong here, the caller's call goes on.
 func (p *ParallelRun) startUnary(ctx context.Context, method string, req, reply any, mode callMode, opts []grpc.CallOption) (c *unaryCall) {
-	var e *methodEntry
-	var mem *allowance
-	var probe bool
+	var st starting
 	defer func() {
 		if v := recover(); v != nil {
-			if mem != nil {
-				mem.close()
-				p.adm.leave()
-			}
-			attrs := p.tel.other
-			if e != nil {
-				attrs = e.attrs
-				e.breaker.abort(probe)
-			}
-			p.tel.outcome(ctx, attrs, parallelrunv1.Outcome_OUTCOME_INTERNAL_ERROR)
-			p.onError(fmt.Errorf("interceptor: %s: panic before the candidate call: %v", methodName(method), v))
+			p.recovered(ctx, method, &st, v)
 			c = nil
 		}
 	}()
-	if e, probe = p.admit(ctx, method, mode); e == nil {
+	if st.e, st.probe = p.admit(ctx, method, mode); st.e == nil {
 		return nil
 	}
+	e := st.e
 	reqMsg, ok1 := req.(proto.Message)
 	replyMsg, ok2 := reply.(proto.Message)
 	if !ok1 || !ok2 {
-		e.breaker.abort(probe)
+		e.breaker.abort(st.probe)
 		p.tel.skip(ctx, e.attrs, ReasonNotProto)
 		return nil
 	}
-	if mem = p.enter(ctx, e, int64(proto.Size(reqMsg)), p.adm.budget); mem == nil {
-		e.breaker.abort(probe)
+	if st.mem = p.enter(ctx, e, int64(proto.Size(reqMsg)), p.adm.budget); st.mem == nil {
+		e.breaker.abort(st.probe)
 		return nil
 	}
 	c = &unaryCall{
 		p:      p,
 		method: method,
 		e:      e,
-		probe:  probe,
-		mem:    mem,
+		probe:  st.probe,
+		mem:    st.mem,
 		// The types are read now: once the legacy call runs, the reply is
 		// being written.
 		replyType: replyMsg.ProtoReflect().Type(),
