@@ -12,6 +12,7 @@ import (
 
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
+	"google.golang.org/protobuf/types/descriptorpb"
 
 	"github.com/parallelrun/grpc-parallelrun/protodiff"
 )
@@ -29,6 +30,7 @@ type methodConfig struct {
 	compareHeader  bool
 	ignoredHeader  map[string]bool
 	redactedHeader map[string]bool
+	noise          NoiseConfig
 }
 
 // alwaysRedacted are the header keys whose values are credentials.
@@ -44,6 +46,10 @@ type methodEntry struct {
 	// mirrored (a unary call shows its types).
 	req, resp protoreflect.MessageType
 	breaker   *breaker // nil: never stops mirroring
+	signals   *signals
+	// probes says noise probes are made: configured, and the method is
+	// declared free of side effects or writes are allowed.
+	probes bool
 }
 
 // maxCachedMethods bounds the entries built on first use, for methods that
@@ -66,6 +72,7 @@ type methodTable struct {
 	forced     *methodConfig // for Force() on a method without config
 	other      *methodAttrs  // for methods past the cache's bound
 	newBreaker func() *breaker
+	noiseRule  noiseRule
 
 	cache  sync.Map // full method -> *methodEntry, for service and "*" matches
 	cached atomic.Int64
@@ -98,7 +105,10 @@ func (t *methodTable) entry(method string, cfg *methodConfig) *methodEntry {
 	if t.cached.Add(1) > maxCachedMethods {
 		t.cached.Add(-1)
 		e := &methodEntry{name: methodName(method), cfg: cfg, attrs: t.other}
-		e.req, e.resp = messageTypes(method, nil)
+		md, _ := findMethod(method)
+		e.req, e.resp = messageTypes(method, md)
+		e.signals = newSignals(t.noiseRule, replyDescriptor(md))
+		e.probes = probes(cfg, md)
 		return e
 	}
 	e := t.newEntry(method, cfg, nil)
@@ -112,16 +122,40 @@ func (t *methodTable) entry(method string, cfg *methodConfig) *methodEntry {
 func (t *methodTable) newEntry(method string, cfg *methodConfig, md protoreflect.MethodDescriptor) *methodEntry {
 	name := methodName(method)
 	e := &methodEntry{name: name, cfg: cfg, attrs: newMethodAttrs(name), breaker: t.newBreaker()}
+	if md == nil {
+		md, _ = findMethod(method)
+	}
 	e.req, e.resp = messageTypes(method, md)
+	e.signals = newSignals(t.noiseRule, replyDescriptor(md))
+	e.probes = probes(cfg, md)
 	return e
+}
+
+func replyDescriptor(md protoreflect.MethodDescriptor) protoreflect.MessageDescriptor {
+	if md == nil {
+		return nil
+	}
+	return md.Output()
+}
+
+// probes says whether a method's calls may be probed for noise: probes
+// are configured, and a second legacy call is harmless (the method is
+// declared free of side effects) or allowed.
+func probes(cfg *methodConfig, md protoreflect.MethodDescriptor) bool {
+	return cfg.noise.ProbeRate > 0 && (cfg.noise.AllowWrites || sideEffectFree(md))
+}
+
+func sideEffectFree(md protoreflect.MethodDescriptor) bool {
+	if md == nil {
+		return false
+	}
+	opts, _ := md.Options().(*descriptorpb.MethodOptions)
+	return opts.GetIdempotencyLevel() == descriptorpb.MethodOptions_NO_SIDE_EFFECTS
 }
 
 // messageTypes returns a method's request and reply types from the
 // registry, or nils.
 func messageTypes(method string, md protoreflect.MethodDescriptor) (req, resp protoreflect.MessageType) {
-	if md == nil {
-		md, _ = findMethod(method)
-	}
 	if md == nil {
 		return nil, nil
 	}
@@ -180,12 +214,12 @@ func methodNames(sd protoreflect.ServiceDescriptor) string {
 // registry: a method that does not exist in a registered service, or Diff
 // options that name what its reply type does not have, are errors; a
 // service that is not registered is said once to warn.
-func newMethodTable(rules []methodRule, other *methodAttrs, newBreaker func() *breaker, warn func(error)) (*methodTable, error) {
+func newMethodTable(rules []methodRule, other *methodAttrs, newBreaker func() *breaker, rule noiseRule, warn func(error)) (*methodTable, error) {
 	forced, err := compileMethod(MethodConfig{SampleRate: 1})
 	if err != nil {
 		return nil, err
 	}
-	t := &methodTable{exact: map[string]*methodEntry{}, service: map[string]*methodConfig{}, forced: forced, other: other, newBreaker: newBreaker}
+	t := &methodTable{exact: map[string]*methodEntry{}, service: map[string]*methodConfig{}, forced: forced, other: other, newBreaker: newBreaker, noiseRule: rule}
 	type servicePattern struct {
 		pattern, svc string
 		cfg          *methodConfig
@@ -221,6 +255,12 @@ func newMethodTable(rules []methodRule, other *methodAttrs, newBreaker func() *b
 			default:
 				if err := c.differ.Check(md.Output()); err != nil {
 					return nil, fail(fmt.Errorf("field Diff: %w", err))
+				}
+				if c.noise.ProbeRate > 0 && (md.IsStreamingClient() || md.IsStreamingServer()) {
+					return nil, fail(fmt.Errorf("field Noise: %s is a streaming method: noise probes are made for unary methods", key))
+				}
+				if c.noise.ProbeRate > 0 && !c.noise.AllowWrites && !sideEffectFree(md) {
+					return nil, fail(fmt.Errorf("field Noise: %s is not declared free of side effects (idempotency_level = NO_SIDE_EFFECTS), and a noise probe calls the legacy service a second time: set AllowWrites to probe it all the same", key))
 				}
 			}
 			t.exact[key] = t.newEntry(key, c, md)
@@ -340,6 +380,12 @@ func compileMethod(mc MethodConfig) (*methodConfig, error) {
 		return nil, fmt.Errorf("field MaxStreamMessages: %d is negative", mc.MaxStreamMessages)
 	case mc.MaxStreamBytes < 0:
 		return nil, fmt.Errorf("field MaxStreamBytes: %d is negative", mc.MaxStreamBytes)
+	case math.IsNaN(mc.Noise.ProbeRate) || mc.Noise.ProbeRate < 0 || mc.Noise.ProbeRate > 1:
+		return nil, fmt.Errorf("field Noise.ProbeRate: %v is not in [0, 1]", mc.Noise.ProbeRate)
+	case mc.Noise.Timeout < 0:
+		return nil, fmt.Errorf("field Noise.Timeout: %v is negative", mc.Noise.Timeout)
+	case mc.Noise.Secondary != nil && isNil(mc.Noise.Secondary):
+		return nil, fmt.Errorf("field Noise.Secondary: a nil %T", mc.Noise.Secondary)
 	}
 	d, err := protodiff.New(mc.Diff...)
 	if err != nil {
@@ -354,6 +400,7 @@ func compileMethod(mc MethodConfig) (*methodConfig, error) {
 		return nil, err
 	}
 	return &methodConfig{
+		noise:          mc.Noise,
 		ignoredHeader:  ignored,
 		redactedHeader: redacted,
 		disabled:       mc.Disabled,

@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"google.golang.org/grpc"
+
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc/metadata"
@@ -100,6 +102,44 @@ type MethodConfig struct {
 	// shown, besides those that always are: authorization,
 	// proxy-authorization, cookie, set-cookie and x-api-key.
 	RedactedHeaders []string
+
+	// Noise finds the fields that differ on every call (generated IDs,
+	// timestamps, the answering host) by asking the legacy service twice.
+	// Unary methods only.
+	Noise NoiseConfig
+}
+
+// NoiseConfig sets a method's noise probes. On a probed call the request
+// also goes to a second legacy instance, and the fields where the two
+// legacy answers differ are noise: the legacy service does not agree with
+// itself there, so the candidate cannot be held to it. Per index-free
+// field, the parallel run counts how often the candidate differs from the
+// legacy service and how often the legacy service differs from itself;
+// once a field has enough evidence and the candidate's rate does not
+// clearly exceed the noise rate (see [WithNoiseRule]), its differences are
+// reported apart, as noise, and a call with only noise differences is a
+// match. On a probed call, a candidate difference at a path where the two
+// legacy answers differ too is noise for that call whatever the counts.
+//
+// A probe calls the legacy service a second time, with the metadata
+// [RoleKey] set to "noise-probe". A method whose proto does not declare
+// idempotency_level = NO_SIDE_EFFECTS is probed only with AllowWrites:
+// [New] fails for such a method configured by its full name, and a
+// service pattern probes only the methods declared free of side effects.
+type NoiseConfig struct {
+	// ProbeRate is the fraction of mirrored calls also sent to the
+	// second legacy instance, in [0, 1]; 0 turns probes off.
+	ProbeRate float64
+	// Secondary is the second legacy instance; nil sends probes through
+	// the legacy connection itself (the parallel run skips them), which
+	// works when it balances over instances, or when the noise comes from
+	// the calls rather than the instances (IDs, timestamps).
+	Secondary grpc.ClientConnInterface
+	// Timeout is a probe's own deadline; 0 means the candidate's.
+	Timeout time.Duration
+	// AllowWrites probes a method that is not declared free of side
+	// effects.
+	AllowWrites bool
 }
 
 // Option configures a [ParallelRun].
@@ -127,6 +167,7 @@ type options struct {
 	errorStatus     []parallelrunv1.Outcome
 	breakerFailures int
 	breakerBackoff  time.Duration
+	noiseRule       noiseRule
 }
 
 // WithMethod mirrors the methods that pattern matches with config. A
@@ -249,6 +290,19 @@ func WithCandidateMetadata(f func(ctx context.Context, md metadata.MD) metadata.
 // call, each holding its place in flight. failures 0 turns it off.
 func WithCandidateBreaker(failures int, backoff time.Duration) Option {
 	return func(o *options) { o.breakerFailures, o.breakerBackoff = failures, backoff }
+}
+
+// WithNoiseRule sets when a field is noise (defaults
+// [DefaultNoiseMinProbes], [DefaultNoiseRelative], [DefaultNoiseAbsolute]):
+// once a method has had minProbes noise probes compared and the legacy
+// service differed from itself at the field in at least one, the field is
+// noise unless the candidate's rate of differences there, r, clearly
+// exceeds the legacy service's own, q: r > q, (r-q)/(r+q) > relative and
+// r-q > absolute (Diffy's rule, on rates, since probes are a sample). The
+// rule is applied to the counts as they are at each call, so a field that
+// turns out not to be noise comes back.
+func WithNoiseRule(minProbes int, relative, absolute float64) Option {
+	return func(o *options) { o.noiseRule = noiseRule{int64(minProbes), relative, absolute} }
 }
 
 // WithRootSpans records each comparison span as the root of a trace of its

@@ -40,6 +40,7 @@ type facts struct {
 	diffs      []protodiff.Difference
 	truncated  bool
 	incomplete string // the first protodiff limit a comparison stopped at
+	probed     bool   // a noise probe's answer was compared too
 }
 
 // verdict is how a mirrored call ended.
@@ -47,15 +48,22 @@ type verdict struct {
 	outcome   parallelrunv1.Outcome
 	problem   string // for the error outcomes: what went wrong
 	diffs     []protodiff.Difference
+	noise     []protodiff.Difference // differences explained by noise
 	truncated bool
 }
+
+// classifier splits the differences of a compared call into real ones and
+// noise (see signals.observe); nil keeps them all.
+type classifier func([]protodiff.Difference) (real, noise []protodiff.Difference)
 
 // decide is the one place where a comparison's outcome is decided. The
 // order of the cases is the order of precedence: a failure of ours hides
 // everything, a caller that gave up leaves nothing to compare, and a call
 // that failed as a call (not as an answer of the service) is nobody's
-// mismatch. maxDiffs bounds the differences, status ones included.
-func decide(f *facts, compareMessage bool, maxDiffs int) verdict {
+// mismatch. maxDiffs bounds the differences, status ones included. When
+// both sides answered, classify takes out the differences that noise
+// explains: a call with noise differences only is a match.
+func decide(f *facts, compareMessage bool, maxDiffs int, classify classifier) verdict {
 	const (
 		internal   = parallelrunv1.Outcome_OUTCOME_INTERNAL_ERROR
 		legacyErr  = parallelrunv1.Outcome_OUTCOME_LEGACY_ERROR
@@ -100,10 +108,13 @@ func decide(f *facts, compareMessage bool, maxDiffs int) verdict {
 	}
 	if statusDiff != nil {
 		if len(v.diffs) < maxDiffs {
-			v.diffs = append(v.diffs, *statusDiff)
+			v.diffs = append(v.diffs[:len(v.diffs):len(v.diffs)], *statusDiff)
 		} else {
 			v.truncated = true
 		}
+	}
+	if classify != nil {
+		v.diffs, v.noise = classify(v.diffs)
 	}
 	v.outcome = parallelrunv1.Outcome_OUTCOME_MATCH
 	if len(v.diffs) > 0 || v.truncated {

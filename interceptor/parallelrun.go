@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -61,6 +63,7 @@ func New(candidate grpc.ClientConnInterface, opts ...Option) (*ParallelRun, erro
 		errorHandler:    otel.Handle,
 		breakerFailures: DefaultBreakerFailures,
 		breakerBackoff:  DefaultBreakerBackoff,
+		noiseRule:       noiseRule{DefaultNoiseMinProbes, DefaultNoiseRelative, DefaultNoiseAbsolute},
 	}
 	for _, opt := range opts {
 		if opt != nil {
@@ -84,6 +87,10 @@ func New(candidate grpc.ClientConnInterface, opts ...Option) (*ParallelRun, erro
 		return nil, fmt.Errorf("interceptor: WithCandidateBreaker: %d failures is negative", o.breakerFailures)
 	case o.breakerFailures > 0 && o.breakerBackoff <= 0:
 		return nil, fmt.Errorf("interceptor: WithCandidateBreaker: backoff %v is not positive", o.breakerBackoff)
+	case o.noiseRule.minProbes < 1:
+		return nil, fmt.Errorf("interceptor: WithNoiseRule: minProbes %d is less than 1", o.noiseRule.minProbes)
+	case !(o.noiseRule.relative >= 0 && o.noiseRule.relative < 1) || !(o.noiseRule.absolute >= 0 && o.noiseRule.absolute < 1):
+		return nil, fmt.Errorf("interceptor: WithNoiseRule: thresholds %v and %v are not in [0, 1)", o.noiseRule.relative, o.noiseRule.absolute)
 	}
 	for i, s := range o.sinks {
 		if isNil(s) {
@@ -119,7 +126,7 @@ func New(candidate grpc.ClientConnInterface, opts ...Option) (*ParallelRun, erro
 			return nil
 		}
 		return newBreaker(o.breakerFailures, o.breakerBackoff)
-	}, o.errorHandler)
+	}, o.noiseRule, o.errorHandler)
 	if err != nil {
 		return nil, err
 	}
@@ -336,4 +343,28 @@ func (d *delivery) flush(ctx context.Context) (err error) {
 		}
 	}()
 	return d.sink.Flush(ctx)
+}
+
+// Signals returns what the parallel run has learnt so far of each method
+// it compared calls of, sorted by method: per index-free field, how often
+// the candidate differed and how often the legacy service differed from
+// itself (noise probes), and whether the field counts as noise; and the
+// distinct problems, by signature, with their counts and first examples,
+// so that a thousand mismatches read as the handful of problems they are.
+func (p *ParallelRun) Signals() []MethodSignals {
+	var out []MethodSignals
+	add := func(e *methodEntry) {
+		if ms := e.signals.snapshot(e.name); ms.Compared > 0 {
+			out = append(out, ms)
+		}
+	}
+	for _, e := range p.methods.exact {
+		add(e)
+	}
+	p.methods.cache.Range(func(_, v any) bool {
+		add(v.(*methodEntry))
+		return true
+	})
+	slices.SortFunc(out, func(a, b MethodSignals) int { return strings.Compare(a.Method, b.Method) })
+	return out
 }

@@ -66,6 +66,15 @@ func (p *ParallelRun) record(parent context.Context, e *methodEntry, start time.
 	if f.incomplete != "" {
 		attrs = append(attrs, IncompleteKey.String(f.incomplete))
 	}
+	if len(v.noise) > 0 || f.probed {
+		attrs = append(attrs, NoiseCountKey.Int(len(v.noise)), NoiseProbedKey.Bool(f.probed))
+	}
+	mismatch := v.outcome == parallelrunv1.Outcome_OUTCOME_MISMATCH
+	var sig string
+	if mismatch {
+		sig, _, _ = signatureOf(v.diffs, lcode, ccode)
+		attrs = append(attrs, SignatureKey.String(sig))
+	}
 	opts := []trace.SpanStartOption{trace.WithTimestamp(start), trace.WithSpanKind(trace.SpanKindInternal), trace.WithAttributes(attrs...)}
 	if p.rootSpans {
 		opts = append(opts, trace.WithNewRoot())
@@ -74,13 +83,18 @@ func (p *ParallelRun) record(parent context.Context, e *methodEntry, start time.
 		}
 	}
 	_, span := p.tel.tracer.Start(parent, "parallelrun "+e.name, opts...)
-	for i, d := range v.diffs {
-		if i == p.maxSpanEvents {
-			break
+	for _, list := range []struct {
+		name  string
+		diffs []protodiff.Difference
+	}{{DifferenceEvent, v.diffs}, {NoiseEvent, v.noise}} {
+		for i, d := range list.diffs {
+			if i == p.maxSpanEvents {
+				break
+			}
+			span.AddEvent(list.name, trace.WithAttributes(
+				PathKey.String(d.Path), FieldKey.String(d.Field), KindKey.String(d.Kind.String()),
+				LegacyValueKey.String(d.Legacy), CandidateValueKey.String(d.Candidate)))
 		}
-		span.AddEvent(DifferenceEvent, trace.WithAttributes(
-			PathKey.String(d.Path), FieldKey.String(d.Field), KindKey.String(d.Kind.String()),
-			LegacyValueKey.String(d.Legacy), CandidateValueKey.String(d.Candidate)))
 	}
 	if p.errorStatus[v.outcome] {
 		span.SetStatus(otelcodes.Error, describe(v, f))
@@ -94,6 +108,18 @@ func (p *ParallelRun) record(parent context.Context, e *methodEntry, start time.
 	p.tel.outcome(ctx, e.attrs, v.outcome)
 	for _, d := range v.diffs {
 		p.tel.differences.Add(ctx, 1, metric.WithAttributes(semconv.RPCSystemNameGRPC, e.attrs.method, FieldKey.String(d.Field)))
+	}
+	for _, d := range v.noise {
+		p.tel.noise.Add(ctx, 1, metric.WithAttributes(semconv.RPCSystemNameGRPC, e.attrs.method, FieldKey.String(d.Field)))
+	}
+	if mismatch {
+		traceID := ""
+		if sc.IsValid() {
+			traceID = sc.TraceID().String()
+		}
+		// Counted under the signature the method's bound allows.
+		counted := e.signals.mismatch(v.diffs, lcode, ccode, traceID)
+		p.tel.mismatches.Add(ctx, 1, metric.WithAttributes(semconv.RPCSystemNameGRPC, e.attrs.method, SignatureKey.String(counted)))
 	}
 	if f.incomplete != "" {
 		p.tel.incomplete.Add(ctx, 1, metric.WithAttributes(semconv.RPCSystemNameGRPC, e.attrs.method, ReasonKey.String(f.incomplete)))
@@ -118,6 +144,8 @@ func (p *ParallelRun) record(parent context.Context, e *methodEntry, start time.
 		Time:                 timestamppb.Now(),
 		Error:                v.problem,
 		Incomplete:           f.incomplete,
+		NoiseProbed:          f.probed,
+		Signature:            sig,
 	}
 	if streaming {
 		rep.LegacyMessages, rep.CandidateMessages = int64(f.legacy.msgs), int64(f.candidate.msgs)
@@ -136,14 +164,22 @@ func (p *ParallelRun) record(parent context.Context, e *methodEntry, start time.
 	if sc.IsValid() {
 		rep.TraceId, rep.SpanId = sc.TraceID().String(), sc.SpanID().String()
 	}
-	for _, d := range v.diffs {
-		rep.Differences = append(rep.Differences, &parallelrunv1.Difference{
-			Path: d.Path, Field: d.Field, Kind: parallelrunv1.DifferenceKind(d.Kind),
-			Legacy: d.Legacy, Candidate: d.Candidate,
-		})
-	}
+	rep.Differences = reportDiffs(v.diffs)
+	rep.Noise = reportDiffs(v.noise)
 	p.addRequests(rep, in)
 	p.publish(ctx, rep)
+}
+
+func reportDiffs(diffs []protodiff.Difference) []*parallelrunv1.Difference {
+	if len(diffs) == 0 {
+		return nil
+	}
+	out := make([]*parallelrunv1.Difference, len(diffs))
+	for i, d := range diffs {
+		out[i] = &parallelrunv1.Difference{Path: d.Path, Field: d.Field, Kind: parallelrunv1.DifferenceKind(d.Kind),
+			Legacy: d.Legacy, Candidate: d.Candidate}
+	}
+	return out
 }
 
 // addRequests puts what the caller sent into the report, redacted (the

@@ -64,7 +64,7 @@ func (s *mirrorStream) run() {
 	in := s.sent(c.fed)
 	f.legacy.msgs = int(s.received.Load())
 	f.candidate.msgs = c.candCount
-	v := decide(&f, s.cfg.compareMessage, MaxStreamDifferences)
+	v := decide(&f, s.cfg.compareMessage, MaxStreamDifferences, nil)
 	if v.outcome == parallelrunv1.Outcome_OUTCOME_MATCH || v.outcome == parallelrunv1.Outcome_OUTCOME_MISMATCH {
 		// The replies count: those kept for an unordered comparison are
 		// matched now, and the headers compared; then decide again.
@@ -75,7 +75,9 @@ func (s *mirrorStream) run() {
 			}
 		})
 		f.diffs, f.truncated, f.incomplete = c.diffs, c.truncated, c.incomplete
-		v = decide(&f, s.cfg.compareMessage, MaxStreamDifferences)
+		v = decide(&f, s.cfg.compareMessage, MaxStreamDifferences, func(d []protodiff.Difference) ([]protodiff.Difference, []protodiff.Difference) {
+			return s.e.signals.observe(d, false, nil)
+		})
 	}
 	known, failed := candidateHealth(&f)
 	s.e.breaker.done(s.probe, known, failed)

@@ -37,6 +37,9 @@ const (
 	AbandonReasonKey     = attribute.Key("parallelrun.abandon_reason")
 	IncompleteKey        = attribute.Key("parallelrun.incomplete")
 	SinkKey              = attribute.Key("parallelrun.sink") // the sink's index among WithSink's
+	SignatureKey         = attribute.Key("parallelrun.signature")
+	NoiseCountKey        = attribute.Key("parallelrun.noise_count")
+	NoiseProbedKey       = attribute.Key("parallelrun.noise_probed")
 )
 
 // Reasons a call is not mirrored, the values of [ReasonKey] on
@@ -66,8 +69,12 @@ const (
 	AbandonLegacyUnfinished = "legacy_unfinished"
 )
 
-// DifferenceEvent is the name of the span event of one difference.
-const DifferenceEvent = "parallelrun.difference"
+// DifferenceEvent is the name of the span event of one difference, and
+// NoiseEvent of one difference explained by noise.
+const (
+	DifferenceEvent = "parallelrun.difference"
+	NoiseEvent      = "parallelrun.noise"
+)
 
 // OtherMethod is the rpc.method of calls to methods that are not
 // configured, as OpenTelemetry's conventions name methods an
@@ -80,6 +87,8 @@ type telemetry struct {
 	meter       metric.Meter
 	comparisons metric.Int64Counter
 	differences metric.Int64Counter
+	noise       metric.Int64Counter
+	mismatches  metric.Int64Counter
 	incomplete  metric.Int64Counter
 	skipped     metric.Int64Counter
 	legacyDur   metric.Float64Histogram
@@ -120,6 +129,16 @@ func newTelemetry(tp trace.TracerProvider, mp metric.MeterProvider) (*telemetry,
 	if t.differences, err = m.Int64Counter("parallelrun.differences",
 		metric.WithDescription("Field differences between legacy and candidate replies, by index-free field path."),
 		metric.WithUnit("{difference}")); err != nil {
+		return nil, err
+	}
+	if t.noise, err = m.Int64Counter("parallelrun.noise",
+		metric.WithDescription("Differences explained by noise (where the legacy service disagrees with itself), by index-free field path."),
+		metric.WithUnit("{difference}")); err != nil {
+		return nil, err
+	}
+	if t.mismatches, err = m.Int64Counter("parallelrun.mismatches",
+		metric.WithDescription("Mismatched calls by signature: the distinct problems."),
+		metric.WithUnit("{call}")); err != nil {
 		return nil, err
 	}
 	if t.incomplete, err = m.Int64Counter("parallelrun.incomplete",

@@ -10,6 +10,8 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/parallelrun/grpc-parallelrun/protodiff"
 )
 
 // UnaryClientInterceptor returns the interceptor for unary RPCs, to chain
@@ -20,7 +22,7 @@ func (p *ParallelRun) UnaryClientInterceptor() grpc.UnaryClientInterceptor {
 
 func (p *ParallelRun) unary(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 	mode, opts := takeCallOptions(opts)
-	c := p.startUnary(ctx, method, req, reply, mode, opts)
+	c := p.startUnary(ctx, method, req, reply, cc, mode, opts)
 	if c == nil {
 		return invoker(ctx, method, req, reply, cc, opts...)
 	}
@@ -44,6 +46,7 @@ func (p *ParallelRun) unary(ctx context.Context, method string, req, reply any, 
 // goroutine owns everything else.
 type unaryCall struct {
 	p         *ParallelRun
+	cc        *grpc.ClientConn // the legacy connection, for noise probes
 	method    string // as gRPC names it: /pkg.Service/Method
 	e         *methodEntry
 	probe     bool // the call probes a failing candidate
@@ -72,7 +75,7 @@ type legacyResult struct {
 // startUnary decides whether to mirror and, if so, copies the request and
 // starts the candidate goroutine. It returns nil when the call is not
 // mirrored. Whatever goes wrong here, the caller's call goes on.
-func (p *ParallelRun) startUnary(ctx context.Context, method string, req, reply any, mode callMode, opts []grpc.CallOption) (c *unaryCall) {
+func (p *ParallelRun) startUnary(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, mode callMode, opts []grpc.CallOption) (c *unaryCall) {
 	var st starting
 	defer func() {
 		if v := recover(); v != nil {
@@ -97,6 +100,7 @@ func (p *ParallelRun) startUnary(ctx context.Context, method string, req, reply 
 	}
 	c = &unaryCall{
 		p:      p,
+		cc:     cc,
 		method: method,
 		e:      e,
 		probe:  st.probe,
@@ -157,15 +161,21 @@ func (c *unaryCall) legacyPanicked() {
 	c.legacy <- legacyResult{panicked: true}
 }
 
-// run is the candidate goroutine: it calls the candidate, waits for the
-// legacy result, compares, and records the outcome.
+// run is the candidate goroutine: it calls the candidate (and, for a
+// noise probe, the second legacy instance), waits for the legacy result,
+// compares, and records the outcome.
 func (c *unaryCall) run() {
 	p := c.p
 	defer p.adm.leave()
 	defer c.mem.close()
 	defer c.cancel()
 	var f facts
-	var candReply proto.Message
+	var candReply, legacyReply proto.Message
+	var probe *noiseProbe
+	guard(&f, func() { probe = c.startProbe() })
+	if probe != nil {
+		defer func() { <-probe.done }() // before the allowance closes
+	}
 	// The legacy result is waited for until the candidate's deadline, as
 	// a stream's end is: a legacy call without a deadline of its own may
 	// never end.
@@ -184,12 +194,21 @@ func (c *unaryCall) run() {
 		f.internal = l.problem
 	case l.overBudget:
 		f.abandoned = AbandonMemoryBound
-	case l.done && f.candidate.done && l.err == nil && f.candidate.err == nil && f.abandoned == "":
-		guard(&f, func() { c.diff(&f, l, candReply) })
+	case l.done && l.err == nil && (probe != nil || (f.candidate.done && f.candidate.err == nil && f.abandoned == "")):
+		guard(&f, func() { legacyReply = c.decodeLegacy(&f, l) })
+		if legacyReply != nil && f.candidate.done && f.candidate.err == nil && f.abandoned == "" {
+			guard(&f, func() { c.diff(&f, legacyReply, candReply) })
+		}
 	}
+	var probeDiffs []protodiff.Difference
+	var probed bool
+	guard(&f, func() { probeDiffs, probed = c.probeDiffs(&f, legacyReply, probe) })
+	f.probed = probed
 	// Replies are compared only when both calls succeeded, so a status
 	// difference is never one too many.
-	v := decide(&f, c.e.cfg.compareMessage, math.MaxInt)
+	v := decide(&f, c.e.cfg.compareMessage, math.MaxInt, func(d []protodiff.Difference) ([]protodiff.Difference, []protodiff.Difference) {
+		return c.e.signals.observe(d, probed, probeDiffs)
+	})
 	known, failed := candidateHealth(&f)
 	c.e.breaker.done(c.probe, known, failed)
 	p.record(c.parent, c.e, c.start, false, &f, v, sent{request: c.req})
@@ -246,13 +265,18 @@ func (c *unaryCall) compare(f *facts, deadline time.Time) (proto.Message, time.T
 	return reply, deadline
 }
 
-// diff compares the two replies, both calls having succeeded.
-func (c *unaryCall) diff(f *facts, l legacyResult, candReply proto.Message) {
-	legacyReply := c.replyType.New().Interface()
-	if err := copyDecoding.Unmarshal(l.reply, legacyReply); err != nil {
+// decodeLegacy decodes the copy of the legacy reply.
+func (c *unaryCall) decodeLegacy(f *facts, l legacyResult) proto.Message {
+	m := c.replyType.New().Interface()
+	if err := copyDecoding.Unmarshal(l.reply, m); err != nil {
 		f.internal = fmt.Sprintf("decoding a copy of the legacy reply: %v", err)
-		return
+		return nil
 	}
+	return m
+}
+
+// diff compares the two replies, both calls having succeeded.
+func (c *unaryCall) diff(f *facts, legacyReply, candReply proto.Message) {
 	r := c.e.cfg.differ.Diff(legacyReply, candReply)
 	f.diffs, f.truncated, f.incomplete = r.Differences, r.Truncated, r.Incomplete
 }

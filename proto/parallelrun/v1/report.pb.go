@@ -350,7 +350,18 @@ type Report struct {
 	// ("max_depth", "max_work") before it had compared everything: a
 	// difference is then reported where it stopped, and it may be one the
 	// comparison options would have excused.
-	Incomplete    string `protobuf:"bytes,20,opt,name=incomplete,proto3" json:"incomplete,omitempty"`
+	Incomplete string `protobuf:"bytes,20,opt,name=incomplete,proto3" json:"incomplete,omitempty"`
+	// Differences explained by noise: at fields where the legacy service
+	// disagrees with itself (found by noise probes). They do not make the
+	// call a mismatch.
+	Noise []*Difference `protobuf:"bytes,21,rep,name=noise,proto3" json:"noise,omitempty"`
+	// The call was probed for noise: its request went to a second legacy
+	// instance too, and the two legacy answers were compared.
+	NoiseProbed bool `protobuf:"varint,22,opt,name=noise_probed,json=noiseProbed,proto3" json:"noise_probed,omitempty"`
+	// For OUTCOME_MISMATCH, the problem's stable signature: a hash of the
+	// sorted set of (field, kind) of the differences and of the two status
+	// codes. Mismatches with one signature are one problem.
+	Signature     string `protobuf:"bytes,23,opt,name=signature,proto3" json:"signature,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -525,6 +536,27 @@ func (x *Report) GetIncomplete() string {
 	return ""
 }
 
+func (x *Report) GetNoise() []*Difference {
+	if x != nil {
+		return x.Noise
+	}
+	return nil
+}
+
+func (x *Report) GetNoiseProbed() bool {
+	if x != nil {
+		return x.NoiseProbed
+	}
+	return false
+}
+
+func (x *Report) GetSignature() string {
+	if x != nil {
+		return x.Signature
+	}
+	return ""
+}
+
 var File_parallelrun_v1_report_proto protoreflect.FileDescriptor
 
 const file_parallelrun_v1_report_proto_rawDesc = "" +
@@ -539,7 +571,7 @@ const file_parallelrun_v1_report_proto_rawDesc = "" +
 	"\tcandidate\x18\x05 \x01(\tR\tcandidate\"6\n" +
 	"\x06Status\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage\"\x9f\a\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"\x92\b\n" +
 	"\x06Report\x12\x16\n" +
 	"\x06method\x18\x01 \x01(\tR\x06method\x121\n" +
 	"\aoutcome\x18\x02 \x01(\x0e2\x17.parallelrun.v1.OutcomeR\aoutcome\x12<\n" +
@@ -563,7 +595,10 @@ const file_parallelrun_v1_report_proto_rawDesc = "" +
 	"\x10requests_omitted\x18\x13 \x01(\x03R\x0frequestsOmitted\x12\x1e\n" +
 	"\n" +
 	"incomplete\x18\x14 \x01(\tR\n" +
-	"incomplete*\xe7\x01\n" +
+	"incomplete\x120\n" +
+	"\x05noise\x18\x15 \x03(\v2\x1a.parallelrun.v1.DifferenceR\x05noise\x12!\n" +
+	"\fnoise_probed\x18\x16 \x01(\bR\vnoiseProbed\x12\x1c\n" +
+	"\tsignature\x18\x17 \x01(\tR\tsignature*\xe7\x01\n" +
 	"\aOutcome\x12\x17\n" +
 	"\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rOUTCOME_MATCH\x10\x01\x12\x14\n" +
@@ -616,11 +651,12 @@ var file_parallelrun_v1_report_proto_depIdxs = []int32{
 	6,  // 7: parallelrun.v1.Report.time:type_name -> google.protobuf.Timestamp
 	7,  // 8: parallelrun.v1.Report.request:type_name -> google.protobuf.Any
 	7,  // 9: parallelrun.v1.Report.requests:type_name -> google.protobuf.Any
-	10, // [10:10] is the sub-list for method output_type
-	10, // [10:10] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	2,  // 10: parallelrun.v1.Report.noise:type_name -> parallelrun.v1.Difference
+	11, // [11:11] is the sub-list for method output_type
+	11, // [11:11] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_parallelrun_v1_report_proto_init() }

@@ -525,11 +525,11 @@ const file_examples_pricing_v1_pricing_proto_rawDesc = "" +
 	"\x03sku\x18\x01 \x01(\tR\x03sku\"^\n" +
 	"\x0eBasketResponse\x12\x14\n" +
 	"\x05items\x18\x01 \x01(\x05R\x05items\x126\n" +
-	"\bsubtotal\x18\x02 \x01(\v2\x1a.examples.pricing.v1.MoneyR\bsubtotal2\x98\x02\n" +
-	"\x0ePricingService\x12N\n" +
-	"\x05Quote\x12!.examples.pricing.v1.QuoteRequest\x1a\".examples.pricing.v1.QuoteResponse\x12_\n" +
+	"\bsubtotal\x18\x02 \x01(\v2\x1a.examples.pricing.v1.MoneyR\bsubtotal2\xa2\x02\n" +
+	"\x0ePricingService\x12S\n" +
+	"\x05Quote\x12!.examples.pricing.v1.QuoteRequest\x1a\".examples.pricing.v1.QuoteResponse\"\x03\x90\x02\x01\x12d\n" +
 	"\n" +
-	"ListPrices\x12&.examples.pricing.v1.ListPricesRequest\x1a'.examples.pricing.v1.ListPricesResponse0\x01\x12U\n" +
+	"ListPrices\x12&.examples.pricing.v1.ListPricesRequest\x1a'.examples.pricing.v1.ListPricesResponse\"\x03\x90\x02\x010\x01\x12U\n" +
 	"\x06Basket\x12\".examples.pricing.v1.BasketRequest\x1a#.examples.pricing.v1.BasketResponse(\x010\x01BMZKgithub.com/parallelrun/grpc-parallelrun/proto/examples/pricing/v1;pricingv1b\x06proto3"
 
 var (

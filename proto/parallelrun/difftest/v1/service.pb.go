@@ -432,9 +432,9 @@ const file_parallelrun_difftest_v1_service_proto_rawDesc = "" +
 	"\x15ExchangeQuotesRequest\x12\x10\n" +
 	"\x03sku\x18\x01 \x01(\tR\x03sku\"N\n" +
 	"\x16ExchangeQuotesResponse\x124\n" +
-	"\x05quote\x18\x01 \x01(\v2\x1e.parallelrun.difftest.v1.QuoteR\x05quote2\xc1\x03\n" +
-	"\fQuoteService\x12_\n" +
-	"\bGetQuote\x12(.parallelrun.difftest.v1.GetQuoteRequest\x1a).parallelrun.difftest.v1.GetQuoteResponse\x12g\n" +
+	"\x05quote\x18\x01 \x01(\v2\x1e.parallelrun.difftest.v1.QuoteR\x05quote2\xc6\x03\n" +
+	"\fQuoteService\x12d\n" +
+	"\bGetQuote\x12(.parallelrun.difftest.v1.GetQuoteRequest\x1a).parallelrun.difftest.v1.GetQuoteResponse\"\x03\x90\x02\x01\x12g\n" +
 	"\n" +
 	"ListQuotes\x12*.parallelrun.difftest.v1.ListQuotesRequest\x1a+.parallelrun.difftest.v1.ListQuotesResponse0\x01\x12p\n" +
 	"\rCollectQuotes\x12-.parallelrun.difftest.v1.CollectQuotesRequest\x1a..parallelrun.difftest.v1.CollectQuotesResponse(\x01\x12u\n" +
