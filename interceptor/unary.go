@@ -47,7 +47,7 @@ func (p *ParallelRun) unary(ctx context.Context, method string, req, reply any, 
 type unaryCall struct {
 	p         *ParallelRun
 	cc        *grpc.ClientConn // the legacy connection, for noise probes
-	method    string // as gRPC names it: /pkg.Service/Method
+	method    string           // as gRPC names it: /pkg.Service/Method
 	e         *methodEntry
 	probe     bool // the call probes a failing candidate
 	mem       *allowance
