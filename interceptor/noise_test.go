@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -340,5 +341,47 @@ func TestMismatchSignatures(t *testing.T) {
 	if got := strings.Join(signals[0].Signatures[0].FieldKinds, " ") + " / " + strings.Join(signals[0].Signatures[1].FieldKinds, " "); got != "grpc-status:changed / quote.items.price.units:changed quote.total.units:changed" &&
 		got != "quote.items.price.units:changed quote.total.units:changed / grpc-status:changed" {
 		t.Errorf("field kinds %s", got)
+	}
+}
+
+// A stream whose replies are the legacy ones in another order is one
+// difference that says so, not one per position.
+func TestStreamReorderedRepliesAreOneDifference(t *testing.T) {
+	reversed := func(change int) *quoteServer {
+		return &quoteServer{list: func(req *pb.ListQuotesRequest, stream grpc.ServerStreamingServer[pb.ListQuotesResponse]) error {
+			for i := int(req.GetCount()) - 1; i >= 0; i-- {
+				units := int64(10)
+				if i == change {
+					units = 11
+				}
+				if err := stream.Send(&pb.ListQuotesResponse{Quote: quoteN(i, units)}); err != nil {
+					return err
+				}
+			}
+			return nil
+		}}
+	}
+	for _, tc := range []struct {
+		name   string
+		change int
+		want   string
+	}{
+		{"reordered", -1, interceptor.OrderPath},
+		{"reordered and changed", 2, "[0].quote.quote_id [1].quote.quote_id [2].quote.total.units [3].quote.quote_id [4].quote.quote_id"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, envConfig{legacyServer: lister(flat(10), all, nil), candidateServer: reversed(tc.change), opts: []interceptor.Option{mirrorAll}})
+			if _, err := list(t, e.client, ctxTimeout(t), 5); err != nil {
+				t.Fatal(err)
+			}
+			r := e.waitReports(t, 1)[0]
+			var paths []string
+			for _, d := range r.GetDifferences() {
+				paths = append(paths, d.GetPath())
+			}
+			if got := strings.Join(paths, " "); r.GetOutcome() != parallelrunv1.Outcome_OUTCOME_MISMATCH || got != tc.want {
+				t.Errorf("%v: %s\nwant %s", r.GetOutcome(), got, tc.want)
+			}
+		})
 	}
 }

@@ -69,6 +69,7 @@ func (s *mirrorStream) run() {
 		// The replies count: those kept for an unordered comparison are
 		// matched now, and the headers compared; then decide again.
 		guard(&f, func() {
+			c.finishOrder()
 			c.finishUnordered()
 			if s.cfg.compareHeader {
 				c.compareHeader()
@@ -100,6 +101,10 @@ type pairing struct {
 	// Unordered replies, kept until both ends.
 	keptLegacy []proto.Message
 	keptCand   []proto.Message
+	// Ordered replies that differ by position, kept to tell a reordering
+	// (see finishOrder); orderUnknown once they could not all be kept.
+	orderLegacy, orderCand []proto.Message
+	orderUnknown           bool
 }
 
 // run gathers the facts of both sides.
@@ -183,14 +188,19 @@ func (c *pairing) receive(ctx context.Context, cs grpc.ClientStream) error {
 				s.mem.give(size)
 				return c.stopReason(ctx)
 			}
-			c.truncated = true
+			c.truncated, c.orderUnknown = true, true
 		default:
 			legacy, ok := c.nextLegacy(ctx)
 			switch {
 			case ok:
-				c.add(c.candCount-1, s.cfg.differ.Diff(legacy, m))
+				r := s.cfg.differ.Diff(legacy, m)
+				c.add(c.candCount-1, r)
+				if !r.Equal() {
+					c.keepForOrder(legacy, m)
+				}
 			case c.legacyEnd != nil && !c.legacyEnd.callerGone && !c.legacyEnd.panicked:
 				c.add(c.candCount-1, s.cfg.differ.Diff(nil, m))
+				c.keepForOrder(nil, m)
 			case c.legacyEnd != nil:
 				s.mem.give(size)
 				return errStopped
@@ -312,12 +322,55 @@ func (c *pairing) takeRest(ev legacyEvent) {
 		// Rendering it would be thrown away.
 		s.mem.give(held(ev.reply))
 		c.legacyPos++
-		c.truncated = true
+		c.truncated, c.orderUnknown = true, true
 	default:
 		if m, ok := c.decode(ev.reply); ok {
 			c.add(c.legacyPos-1, s.cfg.differ.Diff(m, nil))
+			c.keepForOrder(m, nil)
 		}
 	}
+}
+
+// keepForOrder keeps the replies that differ by position, within the
+// bounds: if they are the same as a multiset, the stream differs only in
+// its order, which is one difference, not one per position.
+func (c *pairing) keepForOrder(legacy, candidate proto.Message) {
+	s := c.s
+	if c.orderUnknown {
+		return
+	}
+	for _, k := range []struct {
+		m    proto.Message
+		kept *[]proto.Message
+	}{{legacy, &c.orderLegacy}, {candidate, &c.orderCand}} {
+		if k.m == nil {
+			continue
+		}
+		if len(*k.kept) >= s.cfg.maxMessages || !s.mem.take(int64(proto.Size(k.m))) {
+			c.orderUnknown = true
+			return
+		}
+		*k.kept = append(*k.kept, k.m)
+	}
+}
+
+// OrderPath is the path of the one difference of a stream whose replies
+// are the same as the legacy ones, in another order.
+const OrderPath = "reply-order"
+
+// finishOrder replaces the positional differences of a stream whose
+// replies are the legacy ones in another order by one that says so.
+func (c *pairing) finishOrder() {
+	if c.s.cfg.unordered || c.orderUnknown || len(c.orderLegacy) == 0 || len(c.orderLegacy) != len(c.orderCand) {
+		return
+	}
+	if !c.s.cfg.differ.DiffUnordered(c.orderLegacy, c.orderCand).Equal() {
+		return
+	}
+	n := strconv.Itoa(len(c.orderLegacy))
+	c.diffs, c.truncated = []protodiff.Difference{{Path: OrderPath, Field: OrderPath, Kind: protodiff.Changed,
+		Legacy:    n + " replies in one order",
+		Candidate: "the same " + n + " replies in another order (UnorderedReplies compares them as a multiset, if their order is not part of the contract)"}}, false
 }
 
 // decode decodes a copy of a legacy reply and gives its share back.
