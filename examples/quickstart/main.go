@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -52,7 +53,7 @@ func run(ctx context.Context, stdout, progress io.Writer, out string, traffic pr
 		return err
 	}
 	defer jsonl.Close()
-	examples := &exampleSink{byField: map[string]*parallelrunv1.Difference{}, calls: map[string]int64{}}
+	examples := &exampleSink{sig: map[string]*parallelrunv1.Report{}}
 
 	demo, err := pricing.Start(
 		interceptor.WithMeterProvider(meters),
@@ -84,70 +85,50 @@ func run(ctx context.Context, stdout, progress io.Writer, out string, traffic pr
 	if err := reader.Collect(ctx, &rm); err != nil {
 		return err
 	}
-	summarize(stdout, rm, examples)
+	summarize(stdout, rm, demo.ParallelRun.Signals(), examples)
 	fmt.Fprintf(stdout, "\n%s in %s; every report is in %s\n", "done", time.Since(start).Round(time.Millisecond), out)
 	return nil
 }
 
-// exampleSink counts, per method and field, the calls with a difference
-// there, and keeps the first such difference as an example.
+// exampleSink keeps, per signature, the differences of the first
+// mismatch that had it.
 type exampleSink struct {
-	mu      sync.Mutex
-	byField map[string]*parallelrunv1.Difference // "method field"
-	calls   map[string]int64
+	mu  sync.Mutex
+	sig map[string]*parallelrunv1.Report
 }
 
 func (s *exampleSink) Publish(_ context.Context, r *parallelrunv1.Report) error {
+	if r.GetSignature() == "" {
+		return nil
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	seen := map[string]bool{}
-	for _, d := range r.GetDifferences() {
-		key := strings.TrimPrefix(r.GetMethod(), "/") + " " + d.GetField()
-		if _, ok := s.byField[key]; !ok {
-			s.byField[key] = d
-		}
-		if !seen[key] {
-			seen[key] = true
-			s.calls[key]++
-		}
+	if _, ok := s.sig[r.GetSignature()]; !ok {
+		s.sig[r.GetSignature()] = r
 	}
 	return nil
 }
 
-type methodCounts struct {
-	outcomes map[string]int64
-	fields   map[string]int64
-}
-
-func summarize(w io.Writer, rm metricdata.ResourceMetrics, ex *exampleSink) {
-	methods := map[string]*methodCounts{}
-	get := func(m string) *methodCounts {
-		if methods[m] == nil {
-			methods[m] = &methodCounts{outcomes: map[string]int64{}, fields: map[string]int64{}}
-		}
-		return methods[m]
-	}
+func summarize(w io.Writer, rm metricdata.ResourceMetrics, signals []interceptor.MethodSignals, ex *exampleSink) {
+	outcomes := map[string]map[string]int64{}
 	for _, sm := range rm.ScopeMetrics {
 		for _, m := range sm.Metrics {
 			sum, ok := m.Data.(metricdata.Sum[int64])
-			if !ok {
+			if !ok || m.Name != "parallelrun.comparisons" {
 				continue
 			}
 			for _, dp := range sum.DataPoints {
 				method, _ := dp.Attributes.Value("rpc.method")
-				switch m.Name {
-				case "parallelrun.comparisons":
-					outcome, _ := dp.Attributes.Value(interceptor.OutcomeKey)
-					get(method.AsString()).outcomes[outcome.AsString()] += dp.Value
-				case "parallelrun.differences":
-					field, _ := dp.Attributes.Value(interceptor.FieldKey)
-					get(method.AsString()).fields[field.AsString()] += dp.Value
+				outcome, _ := dp.Attributes.Value(interceptor.OutcomeKey)
+				if outcomes[method.AsString()] == nil {
+					outcomes[method.AsString()] = map[string]int64{}
 				}
+				outcomes[method.AsString()][outcome.AsString()] += dp.Value
 			}
 		}
 	}
-	names := make([]string, 0, len(methods))
-	for m := range methods {
+	names := make([]string, 0, len(outcomes))
+	for m := range outcomes {
 		names = append(names, m)
 	}
 	slices.Sort(names)
@@ -156,7 +137,7 @@ func summarize(w io.Writer, rm metricdata.ResourceMetrics, ex *exampleSink) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "method\tcalls\tmatched\tmismatched\tcandidate errors\tdropped\tother\tmismatch rate\t")
 	for _, m := range names {
-		c := methods[m].outcomes
+		c := outcomes[m]
 		var calls int64
 		for _, n := range c {
 			calls += n
@@ -171,34 +152,78 @@ func summarize(w io.Writer, rm metricdata.ResourceMetrics, ex *exampleSink) {
 	}
 	tw.Flush()
 
-	fmt.Fprintln(w, "\ntop differing fields (rate: share of compared calls with a difference there)")
-	type row struct {
-		method, field string
-		calls         int64
-		rate          float64
+	// The mismatches, grouped into the few problems they are.
+	fmt.Fprintln(w, "\ndistinct problems (mismatches with the same fields, kinds and status codes)")
+	type problem struct {
+		method string
+		sig    interceptor.Signature
 	}
-	var rows []row
-	for _, m := range names {
-		compared := methods[m].outcomes["match"] + methods[m].outcomes["mismatch"]
-		for f := range methods[m].fields {
-			n := ex.calls[m+" "+f]
-			rows = append(rows, row{m, f, n, 100 * float64(n) / float64(max(compared, 1))})
+	// Mismatches that involve a field now known to be noise came before
+	// enough probes had shown it: the warm-up.
+	var problems []problem
+	warmUp := map[string]int64{}
+	for _, ms := range signals {
+		var noise []string
+		for _, f := range ms.Fields {
+			if f.Noise {
+				noise = append(noise, f.Field)
+			}
+		}
+		for _, sig := range ms.Signatures {
+			if involves(sig, noise) {
+				warmUp[ms.Method] += sig.Count
+				continue
+			}
+			problems = append(problems, problem{ms.Method, sig})
 		}
 	}
-	slices.SortFunc(rows, func(a, b row) int {
-		return cmp.Or(cmp.Compare(b.calls, a.calls), cmp.Compare(a.method, b.method), cmp.Compare(a.field, b.field))
+	slices.SortFunc(problems, func(a, b problem) int {
+		return cmp.Or(cmp.Compare(b.sig.Count, a.sig.Count), cmp.Compare(a.method, b.method), cmp.Compare(a.sig.ID, b.sig.ID))
 	})
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "method\tfield\tcalls\trate\texample")
-	for i, r := range rows {
+	fmt.Fprintln(tw, "method\tcalls\tdiffering fields\texample")
+	for i, p := range problems {
 		if i == 10 {
+			fmt.Fprintf(tw, "... and %d more\n", len(problems)-i)
 			break
 		}
 		example := ""
-		if d := ex.byField[r.method+" "+r.field]; d != nil {
+		if r := ex.sig[p.sig.ID]; r != nil && len(r.GetDifferences()) > 0 {
+			d := r.GetDifferences()[0]
 			example = fmt.Sprintf("%s: %s -> %s", d.GetPath(), d.GetLegacy(), d.GetCandidate())
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%.1f%%\t%s\n", r.method, r.field, r.calls, r.rate, example)
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", p.method, p.sig.Count, strings.Join(p.sig.FieldKinds, " "), example)
 	}
 	tw.Flush()
+	for _, m := range slices.Sorted(maps.Keys(warmUp)) {
+		fmt.Fprintf(w, "and %d mismatches of %s in the warm-up, before its noise was known\n", warmUp[m], m)
+	}
+
+	// What the legacy service disagrees with itself on: noise, kept apart.
+	fmt.Fprintln(w, "\nnoise found by asking the legacy service twice (its differences no longer count)")
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "method\tfield\tcandidate differs\tlegacy differs from itself")
+	for _, ms := range signals {
+		for _, f := range ms.Fields {
+			if f.Noise {
+				fmt.Fprintf(tw, "%s\t%s\t%.0f%% of %d calls\t%.0f%% of %d probes\n", ms.Method, f.Field,
+					100*float64(f.CandidateDiffs)/float64(ms.Compared), ms.Compared, 100*float64(f.NoiseDiffs)/float64(ms.Probes), ms.Probes)
+			}
+		}
+	}
+	tw.Flush()
+}
+
+// involves says whether a signature has a difference in one of fields (a
+// field stands for the fields below it too: computed_at for its nanos).
+func involves(sig interceptor.Signature, fields []string) bool {
+	for _, fk := range sig.FieldKinds {
+		field, _, _ := strings.Cut(fk, ":")
+		for _, f := range fields {
+			if field == f || strings.HasPrefix(field, f+".") {
+				return true
+			}
+		}
+	}
+	return false
 }

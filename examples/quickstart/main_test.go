@@ -31,8 +31,12 @@ func TestQuickstart(t *testing.T) {
 		"examples.pricing.v1.PricingService/Quote    300",
 		"examples.pricing.v1.PricingService/ListPrices     20",
 		"examples.pricing.v1.PricingService/Basket     30",
+		`tier:changed`,
 		`tier: "GOLD" -> "gold"`,
 		"grpc-message: sku SKU-999 not found -> unknown SKU SKU-999",
+		"in the warm-up, before its noise was known",
+		"examples.pricing.v1.PricingService/Quote  computed_at",
+		"examples.pricing.v1.PricingService/Quote  quote_id",
 		"every report is in " + out,
 	} {
 		if !strings.Contains(summary, want) {
