@@ -81,6 +81,21 @@
 // legacy one as soon as the two sides' state does: mirror reads, or give the
 // candidate a copy of the state.
 //
+// # Noise and signatures
+//
+// Replies carry what differs on every call: generated IDs, timestamps,
+// the answering host. With MethodConfig.Noise ([NoiseConfig]) a share of
+// a unary method's calls also go to a second legacy instance, and per
+// index-free field the parallel run counts how often the candidate
+// differs from the legacy service and how often the legacy service differs
+// from itself; a field with evidence of the second whose first is not
+// clearly larger is noise ([WithNoiseRule]): its differences are kept
+// apart and do not make a call a mismatch. A mismatch gets a stable
+// signature from its sorted (field, kind) pairs and status codes, so that
+// many reports read as the few problems they are; [ParallelRun.Signals]
+// returns both, per method. A stream whose replies are the legacy ones in
+// another order is one difference at [OrderPath].
+//
 // # A failing candidate
 //
 // A candidate that is down or stalled fails every call as a call: mirroring

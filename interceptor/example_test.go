@@ -330,3 +330,47 @@ func ExampleWithCandidateMetadata() {
 	// Output:
 	// [candidate] called with authorization ["Bearer candidate-token"]
 }
+
+// Noise probes find the fields that differ on every call: here the quote
+// ID, which the legacy service makes up anew each time. A tenth of the
+// calls go to it twice; until enough have, a probed call knows its own
+// noise, and afterwards every call does.
+func ExampleNoiseConfig() {
+	dialLegacy, stopLegacy := start(&pricing{units: 10})
+	defer stopLegacy()
+	dialCandidate, stopCandidate := start(&pricing{units: 10})
+	defer stopCandidate()
+
+	reports := sink.NewMemory()
+	pr, err := interceptor.New(dialCandidate(),
+		interceptor.WithMethod("/parallelrun.difftest.v1.QuoteService/GetQuote", interceptor.MethodConfig{
+			SampleRate: 1,
+			// A tenth of the calls go to the legacy service twice: what it
+			// disagrees with itself on is noise.
+			Noise: interceptor.NoiseConfig{ProbeRate: 0.1},
+		}),
+		interceptor.WithSink(reports),
+		// Noise once two probes agree, for a short example.
+		interceptor.WithNoiseRule(2, interceptor.DefaultNoiseRelative, interceptor.DefaultNoiseAbsolute),
+	)
+	if err != nil {
+		panic(err)
+	}
+	client := pb.NewQuoteServiceClient(dialLegacy(pr.DialOptions()...))
+	for range 200 {
+		if _, err := client.GetQuote(context.Background(), &pb.GetQuoteRequest{Skus: []string{"A1"}}); err != nil {
+			panic(err)
+		}
+	}
+	if err := pr.Close(context.Background()); err != nil {
+		panic(err)
+	}
+	last := reports.Reports()[199]
+	fmt.Println("last call:", sink.OutcomeName(last.GetOutcome()), "with noise at", last.GetNoise()[0].GetField())
+	for _, f := range pr.Signals()[0].Fields {
+		fmt.Println(f.Field, "noise:", f.Noise)
+	}
+	// Output:
+	// last call: match with noise at quote.quote_id
+	// quote.quote_id noise: true
+}
