@@ -25,6 +25,8 @@ var unaryCases = []struct {
 	{name: "plain", candidate: "healthy", plain: true},
 	{name: "unconfigured", candidate: "healthy"},
 	{name: "mirrored", candidate: "healthy", opts: []interceptor.Option{mirrorAll}},
+	{name: "mirrored_noise_probe_every_call", candidate: "healthy", opts: []interceptor.Option{
+		interceptor.WithMethod("*", interceptor.MethodConfig{SampleRate: 1, Noise: interceptor.NoiseConfig{ProbeRate: 1}})}},
 	{name: "mirrored_stalled_candidate", candidate: "stalled", opts: []interceptor.Option{
 		interceptor.WithMethod("*", interceptor.MethodConfig{SampleRate: 1, Timeout: 50 * time.Millisecond})}},
 }
