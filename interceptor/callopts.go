@@ -16,6 +16,9 @@ const (
 	modeDefault callMode = iota
 	modeSkip
 	modeForce
+	// modeProbe marks the parallel run's own noise probe through the
+	// legacy connection: it passes, neither mirrored nor counted.
+	modeProbe
 )
 
 // Skip keeps this call from being mirrored, whatever the configuration.
@@ -35,7 +38,7 @@ func takeCallOptions(opts []grpc.CallOption) (callMode, []grpc.CallOption) {
 	for _, o := range opts {
 		if c, ok := o.(CallOption); ok {
 			found = true
-			if c.mode == modeSkip || mode == modeDefault {
+			if c.mode == modeSkip || c.mode == modeProbe || mode == modeDefault {
 				mode = c.mode
 			}
 		}

@@ -283,6 +283,9 @@ func TestNoiseProbeThroughTheLegacyConnection(t *testing.T) {
 	if !roles[""] || !roles["noise-probe"] {
 		t.Errorf("roles the legacy service saw: %v", roles)
 	}
+	if got := e.counter(t, "parallelrun.skipped", nil); got != 0 {
+		t.Errorf("the probe was counted as %d skipped calls", got)
+	}
 	// The host is the same on both legacy answers: no noise there; the
 	// ID and the time are.
 	var noise []string
@@ -383,5 +386,27 @@ func TestStreamReorderedRepliesAreOneDifference(t *testing.T) {
 				t.Errorf("%v: %s\nwant %s", r.GetOutcome(), got, tc.want)
 			}
 		})
+	}
+}
+
+// A second instance that fails is no evidence of noise: it would otherwise
+// hide the same failure of the candidate's.
+func TestFailingSecondaryHidesNothing(t *testing.T) {
+	broken := dial(t, serve(t, &quoteServer{get: fail(codes.Internal, "broken")}))
+	e := newEnv(t, envConfig{legacy: price(10), candidate: fail(codes.Internal, "broken"), opts: []interceptor.Option{
+		interceptor.WithMethod(getQuote, interceptor.MethodConfig{SampleRate: 1,
+			Noise: interceptor.NoiseConfig{ProbeRate: 1, Secondary: broken}}),
+		interceptor.WithNoiseRule(2, interceptor.DefaultNoiseRelative, interceptor.DefaultNoiseAbsolute),
+		interceptor.WithCandidateBreaker(0, 0),
+	}})
+	for range 30 {
+		if _, err := e.client.GetQuote(ctxTimeout(t), &pb.GetQuoteRequest{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, r := range e.waitReports(t, 30) {
+		if r.GetOutcome() != parallelrunv1.Outcome_OUTCOME_MISMATCH || r.GetNoiseProbed() || len(r.GetNoise()) != 0 {
+			t.Fatalf("report %v", r)
+		}
 	}
 }

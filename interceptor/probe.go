@@ -43,7 +43,7 @@ func (c *unaryCall) startProbe() *noiseProbe {
 		}
 		// The legacy connection itself: the parallel run must let the
 		// probe through, not mirror it.
-		target, opts = c.cc, append(opts[:len(opts):len(opts)], Skip())
+		target, opts = c.cc, append(opts[:len(opts):len(opts)], CallOption{mode: modeProbe})
 	}
 	if ok, _ := c.p.adm.enter(); !ok {
 		return nil
@@ -99,7 +99,11 @@ func (c *unaryCall) probeDiffs(f *facts, legacyReply proto.Message, pr *noisePro
 		return nil, false
 	}
 	<-pr.done
-	if !pr.usable || !f.legacy.done {
+	// A second answer with another status code says the instance is
+	// unwell or different, not that the legacy service disagrees with
+	// itself in its answers: counted as noise, a failing second instance
+	// would hide a candidate's failures.
+	if !pr.usable || !f.legacy.done || status.Code(pr.side.err) != status.Code(f.legacy.err) {
 		return nil, false
 	}
 	pf := facts{legacy: f.legacy, candidate: pr.side}

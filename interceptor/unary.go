@@ -22,6 +22,9 @@ func (p *ParallelRun) UnaryClientInterceptor() grpc.UnaryClientInterceptor {
 
 func (p *ParallelRun) unary(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 	mode, opts := takeCallOptions(opts)
+	if mode == modeProbe {
+		return invoker(ctx, method, req, reply, cc, opts...)
+	}
 	c := p.startUnary(ctx, method, req, reply, cc, mode, opts)
 	if c == nil {
 		return invoker(ctx, method, req, reply, cc, opts...)
