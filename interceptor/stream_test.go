@@ -303,8 +303,18 @@ func TestStreamCallerCancels(t *testing.T) {
 	if r.GetOutcome() != parallelrunv1.Outcome_OUTCOME_CALLER_CANCELED {
 		t.Fatalf("report %v", r)
 	}
-	if _, err := stream.Recv(); status.Code(err) != codes.Canceled {
-		t.Errorf("Recv after cancel = %v", err)
+	// gRPC may still hand out replies it had buffered before the cancel
+	// (its receive picks among ready cases at random); then it says Canceled,
+	// as it would without us.
+	for i := 0; ; i++ {
+		_, err := stream.Recv()
+		if err == nil && i < 1000 {
+			continue
+		}
+		if status.Code(err) != codes.Canceled {
+			t.Errorf("Recv after cancel = %v after %d buffered replies", err, i)
+		}
+		break
 	}
 }
 
