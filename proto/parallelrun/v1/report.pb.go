@@ -361,9 +361,17 @@ type Report struct {
 	// For OUTCOME_MISMATCH, the problem's stable signature: a hash of the
 	// sorted set of (field, kind) of the differences and of the two status
 	// codes. Mismatches with one signature are one problem.
-	Signature     string `protobuf:"bytes,23,opt,name=signature,proto3" json:"signature,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Signature string `protobuf:"bytes,23,opt,name=signature,proto3" json:"signature,omitempty"`
+	// For OUTCOME_MISMATCH, the legacy service's reply (a unary call) or
+	// replies (a stream, in order, as many as fit), with sensitive fields
+	// cleared, so that the call can be replayed against a fixed candidate
+	// and compared without the legacy service. Within the same size limit
+	// as the requests.
+	LegacyReplies []*anypb.Any `protobuf:"bytes,24,rep,name=legacy_replies,json=legacyReplies,proto3" json:"legacy_replies,omitempty"`
+	// How many legacy replies legacy_replies leaves out for their size.
+	LegacyRepliesOmitted int64 `protobuf:"varint,25,opt,name=legacy_replies_omitted,json=legacyRepliesOmitted,proto3" json:"legacy_replies_omitted,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *Report) Reset() {
@@ -557,6 +565,20 @@ func (x *Report) GetSignature() string {
 	return ""
 }
 
+func (x *Report) GetLegacyReplies() []*anypb.Any {
+	if x != nil {
+		return x.LegacyReplies
+	}
+	return nil
+}
+
+func (x *Report) GetLegacyRepliesOmitted() int64 {
+	if x != nil {
+		return x.LegacyRepliesOmitted
+	}
+	return 0
+}
+
 var File_parallelrun_v1_report_proto protoreflect.FileDescriptor
 
 const file_parallelrun_v1_report_proto_rawDesc = "" +
@@ -571,7 +593,7 @@ const file_parallelrun_v1_report_proto_rawDesc = "" +
 	"\tcandidate\x18\x05 \x01(\tR\tcandidate\"6\n" +
 	"\x06Status\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage\"\x92\b\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"\x85\t\n" +
 	"\x06Report\x12\x16\n" +
 	"\x06method\x18\x01 \x01(\tR\x06method\x121\n" +
 	"\aoutcome\x18\x02 \x01(\x0e2\x17.parallelrun.v1.OutcomeR\aoutcome\x12<\n" +
@@ -598,7 +620,9 @@ const file_parallelrun_v1_report_proto_rawDesc = "" +
 	"incomplete\x120\n" +
 	"\x05noise\x18\x15 \x03(\v2\x1a.parallelrun.v1.DifferenceR\x05noise\x12!\n" +
 	"\fnoise_probed\x18\x16 \x01(\bR\vnoiseProbed\x12\x1c\n" +
-	"\tsignature\x18\x17 \x01(\tR\tsignature*\xe7\x01\n" +
+	"\tsignature\x18\x17 \x01(\tR\tsignature\x12;\n" +
+	"\x0elegacy_replies\x18\x18 \x03(\v2\x14.google.protobuf.AnyR\rlegacyReplies\x124\n" +
+	"\x16legacy_replies_omitted\x18\x19 \x01(\x03R\x14legacyRepliesOmitted*\xe7\x01\n" +
 	"\aOutcome\x12\x17\n" +
 	"\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rOUTCOME_MATCH\x10\x01\x12\x14\n" +
@@ -652,11 +676,12 @@ var file_parallelrun_v1_report_proto_depIdxs = []int32{
 	7,  // 8: parallelrun.v1.Report.request:type_name -> google.protobuf.Any
 	7,  // 9: parallelrun.v1.Report.requests:type_name -> google.protobuf.Any
 	2,  // 10: parallelrun.v1.Report.noise:type_name -> parallelrun.v1.Difference
-	11, // [11:11] is the sub-list for method output_type
-	11, // [11:11] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	7,  // 11: parallelrun.v1.Report.legacy_replies:type_name -> google.protobuf.Any
+	12, // [12:12] is the sub-list for method output_type
+	12, // [12:12] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_parallelrun_v1_report_proto_init() }
