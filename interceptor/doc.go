@@ -64,7 +64,8 @@
 // candidate's deadline. Stream message types are taken from the global
 // protobuf registry, where generated code registers them. A report of a
 // client or bidirectional stream keeps the first messages the caller sent,
-// within [WithMaxRequestBytes].
+// and the report of a mismatch the legacy replies, within
+// [WithMaxRequestBytes].
 //
 // # What the candidate receives
 //

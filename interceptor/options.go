@@ -252,8 +252,11 @@ func WithMaxCandidateTimeout(d time.Duration) Option {
 // WithMaxRequestBytes sets how much of what the caller sent, encoded, a
 // report carries (default [DefaultMaxRequestBytes]): a unary or
 // server-streaming call's request if it fits, a client or bidirectional
-// stream's first messages as long as they fit together. 0 leaves requests
-// out.
+// stream's first messages as long as they fit together. The report of a
+// mismatch also keeps the legacy reply, or a stream's first replies, within
+// a second allowance of the same size, so that the call can be replayed
+// against a fixed candidate (`parallelrun replay`). Sensitive fields
+// (debug_redact) are cleared in both. 0 leaves requests and replies out.
 func WithMaxRequestBytes(n int) Option {
 	return func(o *options) { o.maxRequestBytes = n }
 }

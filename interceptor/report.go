@@ -28,6 +28,8 @@ type sent struct {
 	requestOmitted bool            // the request was left out for its size
 	requests       []proto.Message // a client or bidirectional stream's first messages
 	omitted        int             // messages of the stream left out for their size
+	replies        []proto.Message // the legacy replies kept, in order
+	repliesOmitted int             // legacy replies not kept
 }
 
 // record records a mirrored call once its outcome is known: the span
@@ -167,6 +169,9 @@ func (p *ParallelRun) record(parent context.Context, e *methodEntry, start time.
 	rep.Differences = reportDiffs(v.diffs)
 	rep.Noise = reportDiffs(v.noise)
 	p.addRequests(rep, in)
+	if mismatch {
+		p.addReplies(rep, in)
+	}
 	p.publish(ctx, rep)
 }
 
@@ -210,6 +215,27 @@ func (p *ParallelRun) addRequests(rep *parallelrunv1.Report, in sent) {
 		rep.Requests = append(rep.Requests, a)
 	}
 	rep.RequestsOmitted = int64(in.omitted)
+}
+
+// addReplies puts the legacy replies into the report of a mismatch,
+// redacted, within the size limit, so that the call can be replayed against
+// a fixed candidate without the legacy service.
+func (p *ParallelRun) addReplies(rep *parallelrunv1.Report, in sent) {
+	if p.maxRequestBytes == 0 {
+		return
+	}
+	room := p.maxRequestBytes
+	for i, m := range in.replies {
+		protodiff.Redact(m)
+		a, err := anypb.New(m)
+		if err != nil || proto.Size(a) > room {
+			rep.LegacyRepliesOmitted = int64(len(in.replies) - i + in.repliesOmitted)
+			return
+		}
+		room -= proto.Size(a)
+		rep.LegacyReplies = append(rep.LegacyReplies, a)
+	}
+	rep.LegacyRepliesOmitted = int64(in.repliesOmitted)
 }
 
 // describe says in a few words why a span's status is Error.

@@ -62,6 +62,7 @@ func (s *mirrorStream) run() {
 		<-c.fed.done
 	}
 	in := s.sent(c.fed)
+	in.replies, in.repliesOmitted = c.replies, max(int(s.received.Load())-len(c.replies), 0)
 	f.legacy.msgs = int(s.received.Load())
 	f.candidate.msgs = c.candCount
 	v := decide(&f, s.cfg.compareMessage, MaxStreamDifferences, nil)
@@ -105,6 +106,11 @@ type pairing struct {
 	// (see finishOrder); orderUnknown once they could not all be kept.
 	orderLegacy, orderCand []proto.Message
 	orderUnknown           bool
+	// The first legacy replies, kept for the report of a mismatch within
+	// the size limit of the requests, so that it can be replayed.
+	replies      []proto.Message
+	repliesBytes int
+	repliesFull  bool
 }
 
 // run gathers the facts of both sides.
@@ -383,7 +389,20 @@ func (c *pairing) decode(b []byte) (proto.Message, bool) {
 		s.fail(fmt.Sprintf("decoding a copy of legacy reply %d: %v", c.legacyPos-1, err))
 		return nil, false
 	}
+	c.keepReply(m, len(b))
 	return m, true
+}
+
+// keepReply keeps a legacy reply for the report while the replies so far
+// are all kept and fit, so that the report holds a prefix of the stream.
+func (c *pairing) keepReply(m proto.Message, size int) {
+	s := c.s
+	if c.repliesFull || len(c.replies) != c.legacyPos-1 || c.repliesBytes+size > s.p.maxRequestBytes || !s.mem.take(int64(size)) {
+		c.repliesFull = true
+		return
+	}
+	c.repliesBytes += size
+	c.replies = append(c.replies, m)
 }
 
 // keep holds a legacy reply for an unordered comparison, within the

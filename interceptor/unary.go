@@ -214,7 +214,11 @@ func (c *unaryCall) run() {
 	})
 	known, failed := candidateHealth(&f)
 	c.e.breaker.done(c.probe, known, failed)
-	p.record(c.parent, c.e, c.start, false, &f, v, sent{request: c.req})
+	in := sent{request: c.req}
+	if legacyReply != nil {
+		in.replies = []proto.Message{legacyReply}
+	}
+	p.record(c.parent, c.e, c.start, false, &f, v, in)
 }
 
 // guard runs f, turning a panic into a failure of ours.
