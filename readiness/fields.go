@@ -24,10 +24,12 @@ const (
 	// longest trace ID or status code; longer ones are cut (with "…").
 	maxText = 512
 	maxID   = 64
-	// maxSignatureFields is how many bytes a signature's fields take at
-	// most; those past it are left out of its description (the signature
-	// itself still tells the problems apart).
-	maxSignatureFields = 2048
+	// maxSignatureFields and maxSignatureBytes bound a signature's
+	// description: those of its fields past either are left out (the
+	// signature itself still tells the problems apart). 64 is also the most
+	// differences the interceptor reports for a stream.
+	maxSignatureFields = 64
+	maxSignatureBytes  = 2048
 	// signatureTraces is how many trace IDs of a signature are kept: the
 	// first ones.
 	signatureTraces = 5
@@ -172,8 +174,8 @@ func (t *signatureTally) add(r *parallelrunv1.Report, at int64) {
 }
 
 // fieldKinds is the sorted set of "field:kind" of diffs, as many as fit
-// in maxSignatureFields bytes. Sorting costs n log n in the differences,
-// once per signature.
+// in maxSignatureFields and maxSignatureBytes. Sorting costs n log n in
+// the differences, once per signature.
 func fieldKinds(diffs []*parallelrunv1.Difference) []string {
 	all := make([]string, 0, len(diffs))
 	for _, d := range diffs {
@@ -185,7 +187,7 @@ func fieldKinds(diffs []*parallelrunv1.Difference) []string {
 	all = slices.Compact(all)
 	size := 0
 	for i, s := range all {
-		if size += len(s); size > maxSignatureFields {
+		if size += len(s); size > maxSignatureBytes || i == maxSignatureFields {
 			all = all[:i]
 			break
 		}

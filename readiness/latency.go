@@ -13,7 +13,7 @@ import (
 // Latencies are counted in a log-scale histogram: bin i holds the
 // latencies in [1µs·γ^i, 1µs·γ^(i+1)) and stands for their harmonic
 // midpoint 2LU/(L+U), which is within (γ-1)/(γ+1) = 1.96% of every value
-// of the bin. numBins bins reach 1µs·γ^numBins, about 4.4h; latencies
+// of the bin (2% once rounded to the nanosecond). numBins bins reach 1µs·γ^numBins, about 4.4h; latencies
 // below 1µs count in the first bin and those above in the last.
 const (
 	gamma      = 1.04

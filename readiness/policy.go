@@ -3,7 +3,9 @@ package readiness
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -157,7 +159,9 @@ func newPolicies(run *parallelrunv1.ReadinessPolicy, perMethod map[string]*paral
 		return policies{}, fmt.Errorf("readiness: %w", err)
 	}
 	ps := policies{run: Merge(DefaultPolicy(), run), patterns: make(map[string]*parallelrunv1.ReadinessPolicy, len(perMethod))}
-	for pattern, p := range perMethod {
+	// In order, so that of several bad ones the same is named each time.
+	for _, pattern := range slices.Sorted(maps.Keys(perMethod)) {
+		p := perMethod[pattern]
 		key, err := canonicalPattern(pattern)
 		if err != nil {
 			return policies{}, err

@@ -115,10 +115,13 @@ func (r *ring) sum(now int64, w *window) {
 	}
 }
 
-// rebucket moves what r holds to a ring for another window: each bucket
-// goes whole into the new bucket that holds its start, and those older
-// than the new window, as it ends at newest, are let go. What the old
-// window had already let go cannot come back.
+// rebucket moves what r holds to a ring for another window. Each bucket
+// goes whole into the new bucket that holds its last instant (or the
+// newest time seen, when that is earlier), so that what it held leaves the
+// new window no sooner than its own time says: a mismatch is never
+// forgotten early, though it may be remembered up to an old bucket longer.
+// Buckets older than the new window, as it ends at newest, are let go;
+// what the old window had let go cannot come back.
 func (r *ring) rebucket(window time.Duration, newest int64) *ring {
 	nr := newRing(window)
 	if nr.res == r.res {
@@ -129,7 +132,7 @@ func (r *ring) rebucket(window time.Duration, newest int64) *ring {
 		if !old.used {
 			continue
 		}
-		idx := old.idx * r.res / nr.res
+		idx := min(old.idx*r.res+r.res-1, newest) / nr.res
 		if idx <= newest/nr.res-numBuckets {
 			continue
 		}
