@@ -58,8 +58,13 @@ type ring struct {
 }
 
 func newRing(window time.Duration) *ring {
-	// Rounded up, so that the buckets cover the whole window.
-	return &ring{res: max(1, (int64(window)+numBuckets-1)/numBuckets)}
+	// Rounded up, so that the buckets cover the whole window, without
+	// overflow for the longest (AsDuration saturates at about 292 years).
+	res := int64(window) / numBuckets
+	if int64(window)%numBuckets != 0 {
+		res++
+	}
+	return &ring{res: max(1, res)}
 }
 
 // add counts a call at time t (nanoseconds since the epoch; times are

@@ -133,6 +133,12 @@ func TestWindowLength(t *testing.T) {
 	if w, _ := windowed(t, tr, t0.Add(25*time.Hour)); w.GetMismatch() != 0 {
 		t.Errorf("after 25h, window %v", w)
 	}
+	// The longest window there is: durations saturate at about 292 years.
+	tr = newTracker(t, readiness.WithPolicy(&parallelrunv1.ReadinessPolicy{Window: &durationpb.Duration{Seconds: 315_576_000_000}}))
+	tr.Add(mismatch(t0))
+	if w, _ := windowed(t, tr, t0.Add(100*365*24*time.Hour)); w.GetMismatch() != 1 {
+		t.Errorf("after a century, window %v", w)
+	}
 	// A window of a second: buckets of 1/60 s.
 	tr = newTracker(t, readiness.WithPolicy(&parallelrunv1.ReadinessPolicy{Window: durationpb.New(time.Second)}))
 	tr.Add(mismatch(t0))
