@@ -632,6 +632,7 @@ func TestHugeMaxStreamMessages(t *testing.T) {
 	if got, err := list(t, e.client, ctxTimeout(t), 3); err != nil || len(got) != 3 {
 		t.Fatalf("%d replies, %v", len(got), err)
 	}
+	e.waitReports(t, 1) // in the sink: waitIdle does not wait for its queue
 	e.waitIdle(t)
 	internal := e.counter(t, "parallelrun.comparisons", map[string]string{"parallelrun.outcome": "internal_error"})
 	if n := len(e.sink.Reports()); internal != 0 || n != 1 {
@@ -765,6 +766,8 @@ func TestStreamChaosEndsEachStreamOnce(t *testing.T) {
 	}
 	wg.Wait()
 	e.waitIdle(t)
+	// The reports reach the sink through its queue, after the calls end.
+	e.waitReports(t, workers*per-int(openFailed.Load()))
 	outcomes := map[string]int{}
 	for _, r := range e.sink.Reports() {
 		outcomes[r.GetOutcome().String()+"/"+r.GetAbandonReason()]++

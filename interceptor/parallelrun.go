@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel"
@@ -250,6 +251,10 @@ type delivery struct {
 	attrs   metric.MeasurementOption // the sink's index
 	onError func(error)
 
+	// pending counts the reports queued or being published: once it is
+	// 0, every report is in the sink, even if the worker has yet to end.
+	pending atomic.Int64
+
 	mu      sync.Mutex
 	working bool
 	idle    chan struct{} // closed when the worker ends; nil while none runs
@@ -262,9 +267,11 @@ func newDelivery(index int, s sink.Sink, size int, tel *telemetry, onError func(
 
 // enqueue hands a report to the worker without ever blocking.
 func (d *delivery) enqueue(ctx context.Context, r *parallelrunv1.Report) {
+	d.pending.Add(1)
 	select {
 	case d.queue <- r:
 	default:
+		d.pending.Add(-1)
 		d.tel.reportsLost.Add(ctx, 1, d.attrs)
 		d.onError(errors.New("interceptor: the sink queue is full: report dropped"))
 		return
@@ -284,6 +291,7 @@ func (d *delivery) work(idle chan struct{}) {
 		select {
 		case r := <-d.queue:
 			d.publish(r)
+			d.pending.Add(-1)
 			continue
 		default:
 		}
@@ -330,8 +338,11 @@ func (d *delivery) drain(ctx context.Context) error {
 		case <-idle:
 			return nil
 		default:
-			return fmt.Errorf("%d reports still queued for the sinks: %w", len(d.queue), ctx.Err())
 		}
+		if n := d.pending.Load(); n > 0 {
+			return fmt.Errorf("%d reports still queued for the sinks: %w", n, ctx.Err())
+		}
+		return nil
 	}
 }
 
