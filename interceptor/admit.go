@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	parallelrunv1 "github.com/parallelrun/grpc-parallelrun/proto/parallelrun/v1"
 )
@@ -87,17 +88,26 @@ func (p *ParallelRun) enter(ctx context.Context, e *methodEntry, requestBytes in
 		p.tel.skip(ctx, e.attrs, ReasonClosed)
 		return nil
 	case !ok:
-		p.tel.drop(ctx, e.attrs, ReasonMaxInFlight)
+		p.dropped(ctx, e, ReasonMaxInFlight)
 		return nil
 	}
 	a := &allowance{adm: p.adm, max: maxBytes}
 	if !a.take(requestBytes) {
 		a.close()
 		p.adm.leave()
-		p.tel.drop(ctx, e.attrs, ReasonMemoryBudget)
+		p.dropped(ctx, e, ReasonMemoryBudget)
 		return nil
 	}
 	return a
+}
+
+// dropped counts a call that was not mirrored for want of room, in the
+// metrics and in the status; sinks get no report of it (see
+// OUTCOME_DROPPED), which would cost most when the parallel run is
+// overloaded.
+func (p *ParallelRun) dropped(ctx context.Context, e *methodEntry, reason string) {
+	p.tel.drop(ctx, e.attrs, reason)
+	p.tracker.Add(&parallelrunv1.Report{Method: e.name, Outcome: parallelrunv1.Outcome_OUTCOME_DROPPED, Time: timestamppb.Now()})
 }
 
 // candidateContext keeps the caller's values (trace, outgoing metadata)

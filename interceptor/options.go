@@ -12,6 +12,7 @@ import (
 
 	parallelrunv1 "github.com/parallelrun/grpc-parallelrun/proto/parallelrun/v1"
 	"github.com/parallelrun/grpc-parallelrun/protodiff"
+	"github.com/parallelrun/grpc-parallelrun/readiness"
 	"github.com/parallelrun/grpc-parallelrun/sink"
 )
 
@@ -167,6 +168,7 @@ type options struct {
 	errorStatus     []parallelrunv1.Outcome
 	breakerFailures int
 	breakerBackoff  time.Duration
+	readiness       []readiness.Option
 	noiseRule       noiseRule
 }
 
@@ -340,4 +342,12 @@ func WithErrorHandler(f func(error)) Option {
 			o.errorHandler = f
 		}
 	}
+}
+
+// WithReadiness sets how [ParallelRun.Status] judges whether the candidate
+// is ready to be promoted: the policy ([readiness.WithPolicy], per method
+// [readiness.WithMethodPolicy]) and the bounds of what it keeps. By
+// default the policy is [readiness.DefaultPolicy].
+func WithReadiness(opts ...readiness.Option) Option {
+	return func(o *options) { o.readiness = append(o.readiness, opts...) }
 }

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	parallelrunv1 "github.com/parallelrun/grpc-parallelrun/proto/parallelrun/v1"
+	"github.com/parallelrun/grpc-parallelrun/readiness"
 	"github.com/parallelrun/grpc-parallelrun/sink"
 )
 
@@ -39,7 +40,8 @@ type ParallelRun struct {
 	rootSpans       bool
 	errorStatus     map[parallelrunv1.Outcome]bool
 
-	reports  []*delivery // one per sink, so that no sink holds up another
+	tracker  *readiness.Tracker // every call's report, for Status
+	reports  []*delivery        // one per sink, so that no sink holds up another
 	observed metric.Registration
 
 	closeMu sync.Mutex
@@ -118,6 +120,10 @@ func New(candidate grpc.ClientConnInterface, opts ...Option) (*ParallelRun, erro
 		}
 		errorStatus[oc] = true
 	}
+	tracker, err := readiness.NewTracker(o.readiness...)
+	if err != nil {
+		return nil, fmt.Errorf("interceptor: WithReadiness: %w", err)
+	}
 	tel, err := newTelemetry(o.tracerProvider, o.meterProvider)
 	if err != nil {
 		return nil, fmt.Errorf("interceptor: telemetry: %w", err)
@@ -143,6 +149,7 @@ func New(candidate grpc.ClientConnInterface, opts ...Option) (*ParallelRun, erro
 		maxSpanEvents:   o.maxSpanEvents,
 		rootSpans:       o.rootSpans,
 		errorStatus:     errorStatus,
+		tracker:         tracker,
 	}
 	if p.observed, err = tel.observe(p.adm); err != nil {
 		return nil, fmt.Errorf("interceptor: telemetry: %w", err)

@@ -135,10 +135,6 @@ func (p *ParallelRun) record(parent context.Context, e *methodEntry, start time.
 	if v.outcome == parallelrunv1.Outcome_OUTCOME_INTERNAL_ERROR {
 		p.onError(fmt.Errorf("interceptor: %s: %s", e.name, v.problem))
 	}
-	if len(p.reports) == 0 {
-		return
-	}
-
 	rep := &parallelrunv1.Report{
 		Method:               e.name,
 		Outcome:              v.outcome,
@@ -168,6 +164,11 @@ func (p *ParallelRun) record(parent context.Context, e *methodEntry, start time.
 	}
 	rep.Differences = reportDiffs(v.diffs)
 	rep.Noise = reportDiffs(v.noise)
+	// The tracker keeps copies of what it needs; the rest is for sinks.
+	p.tracker.Add(rep)
+	if len(p.reports) == 0 {
+		return
+	}
 	p.addRequests(rep, in)
 	if mismatch {
 		p.addReplies(rep, in)

@@ -41,7 +41,9 @@ const (
 	// unreachable, our timeout, cancellation.
 	Outcome_OUTCOME_CANDIDATE_ERROR Outcome = 3
 	// Not mirrored: the limit of calls in flight, or the memory budget for
-	// comparisons, was reached.
+	// comparisons, was reached. Counted in the metrics and the status; no
+	// report of it reaches the sinks, which would cost most when the parallel
+	// run is overloaded.
 	Outcome_OUTCOME_DROPPED Outcome = 4
 	// Our own code failed (a panic in a comparison or a hook), recovered.
 	Outcome_OUTCOME_INTERNAL_ERROR Outcome = 5
