@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"sync/atomic"
 	"time"
 
@@ -13,11 +14,16 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/test/bufconn"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/parallelrun/grpc-parallelrun/interceptor"
 	pb "github.com/parallelrun/grpc-parallelrun/proto/parallelrun/difftest/v1"
+	parallelrunv1 "github.com/parallelrun/grpc-parallelrun/proto/parallelrun/v1"
 	"github.com/parallelrun/grpc-parallelrun/protodiff"
+	"github.com/parallelrun/grpc-parallelrun/readiness"
 	"github.com/parallelrun/grpc-parallelrun/sink"
+	"github.com/parallelrun/grpc-parallelrun/statuspage"
 )
 
 // pricing is a QuoteService that prices every SKU at one amount, with a
@@ -373,4 +379,54 @@ func ExampleNoiseConfig() {
 	// Output:
 	// last call: match with noise at quote.quote_id
 	// quote.quote_id noise: true
+}
+
+func ExampleParallelRun_Status() {
+	dialLegacy, stopLegacy := start(&pricing{units: 10})
+	defer stopLegacy()
+	dialCandidate, stopCandidate := start(&pricing{units: 11})
+	defer stopCandidate()
+
+	pr, err := interceptor.New(dialCandidate(),
+		interceptor.WithMethod("/parallelrun.difftest.v1.QuoteService/*", interceptor.MethodConfig{
+			SampleRate: 1,
+			Diff:       []protodiff.Option{protodiff.WithIgnoredPaths("quote.quote_id")},
+		}),
+		// Ready after 10,000 calls compared and a day without a mismatch.
+		interceptor.WithReadiness(readiness.WithPolicy(&parallelrunv1.ReadinessPolicy{
+			MinCompared:       proto.Int64(10_000),
+			MinStreakDuration: durationpb.New(24 * time.Hour),
+		})),
+	)
+	if err != nil {
+		panic(err)
+	}
+	client := pb.NewQuoteServiceClient(dialLegacy(pr.DialOptions()...))
+	for range 3 {
+		if _, err := client.GetQuote(context.Background(), &pb.GetQuoteRequest{Skus: []string{"A1"}}); err != nil {
+			panic(err)
+		}
+	}
+	if err := pr.Close(context.Background()); err != nil {
+		panic(err)
+	}
+
+	// A person reads it on a page, a machine as JSON.
+	page, err := statuspage.New(pr.Status, statuspage.WithTraceURL("http://localhost:16686/trace/{trace_id}"))
+	if err != nil {
+		panic(err)
+	}
+	mux := http.NewServeMux() // the program's own
+	mux.Handle("/parallelrun/", http.StripPrefix("/parallelrun", page))
+
+	st := pr.Status()
+	fmt.Println(st.GetReadiness().GetVerdict())
+	for _, m := range st.GetMethods() {
+		fmt.Println(m.GetMethod(), m.GetOutcomes().GetMismatch(), "of", m.GetOutcomes().GetMatch()+m.GetOutcomes().GetMismatch(), "mismatched")
+		fmt.Println("  last mismatch at", m.GetStreak().GetLastMismatchAt())
+	}
+	// Output:
+	// VERDICT_NOT_READY
+	// /parallelrun.difftest.v1.QuoteService/GetQuote 3 of 3 mismatched
+	//   last mismatch at quote.items[0].price.units
 }
