@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"strconv"
 	"time"
@@ -28,8 +29,15 @@ type answer struct {
 	incomplete string
 }
 
-// replay makes the call and compares; it runs in a worker.
+// replay makes the call and compares; it runs in a worker. A panic (of
+// a comparison, on input no one has seen before) is this call's error, not
+// the end of the others.
 func (j *job) replay(rp *replayer) {
+	defer func() {
+		if v := recover(); v != nil {
+			j.result, j.err = nil, fmt.Errorf("panic: %v", v)
+		}
+	}()
 	a, err := j.call(rp)
 	if err != nil {
 		j.err = err

@@ -163,7 +163,7 @@ func lastSlash(s string) int {
 }
 
 // differFor returns the comparison of a method's replies: protodiff's
-// defaults, --ignore, --redact, every debug_redact field known ignored
+// defaults, --ignore, --list-key, --redact, every debug_redact field known ignored
 // (the recorded replies have them cleared, so any value the candidate
 // gives them would differ), and Any payloads resolved with the registry.
 func (rp *replayer) differFor(md protoreflect.MethodDescriptor) (*methodDiffer, error) {
@@ -172,16 +172,14 @@ func (rp *replayer) differFor(md protoreflect.MethodDescriptor) (*methodDiffer, 
 	if d := rp.differs[name]; d != nil && d.files == files {
 		return d, nil
 	}
-	d, err := protodiff.New(
+	d, err := protodiff.New(append(rp.flags.diffOptions(),
 		protodiff.WithAnyResolver(rp.types),
-		protodiff.WithIgnoredPaths(rp.flags.ignore...),
-		protodiff.WithRedactedPaths(rp.flags.redact...),
 		protodiff.WithIgnoredFields(rp.types.redactedFields()...),
-	)
+	)...)
 	if err != nil {
 		return nil, fmt.Errorf("the comparison of %s: %w", name, err)
 	}
-	for _, p := range append(append([]string(nil), rp.flags.ignore...), rp.flags.redact...) {
+	for _, p := range rp.flags.paths() {
 		if rp.pathFits[p] {
 			continue
 		}

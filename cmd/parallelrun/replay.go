@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -43,6 +44,7 @@ type replayFlags struct {
 	headers     stringList
 	methods     stringList
 	ignore      stringList
+	listKeys    stringList
 	redact      stringList
 	statusMsg   bool
 	json        bool
@@ -63,6 +65,7 @@ func runReplay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs.Var(&f.headers, "header", "`key=value` metadata sent with every call (repeatable); "+interceptor.RoleKey+"=candidate is sent unless replaced, or removed with an empty value")
 	fs.Var(&f.methods, "method", "replay only the methods matching `PATTERN`: pkg.Service/Method, pkg.Service/* or * (repeatable)")
 	fs.Var(&f.ignore, "ignore", "an index-free `path` of the replies left out of the comparison, such as quote.quote_id (repeatable)")
+	fs.Var(&f.listKeys, "list-key", "`path=key`: compare the list at path by the key field of its elements, as the recorded run did with protodiff.WithListKey (repeatable)")
 	fs.Var(&f.redact, "redact", "an index-free `path` whose values are never printed (repeatable)")
 	fs.BoolVar(&f.statusMsg, "compare-status-message", false, "compare the status messages of failed calls (always done for a call whose recorded mismatch was one of status messages)")
 	fs.BoolVar(&f.json, "json", false, "print one JSON object per call, then one with the tally")
@@ -116,6 +119,15 @@ func (f *replayFlags) replayer(fs *flag.FlagSet, stderr io.Writer) (*replayer, e
 	if _, err := protodiff.New(protodiff.WithRedactedPaths(f.redact...)); err != nil {
 		return nil, usageError(fs, "--redact: %v", err)
 	}
+	for _, lk := range f.listKeys {
+		p, key, ok := strings.Cut(lk, "=")
+		if !ok || p == "" || key == "" {
+			return nil, usageError(fs, "--list-key %q: want path=key", lk)
+		}
+		if _, err := protodiff.New(protodiff.WithListKey(p, key)); err != nil {
+			return nil, usageError(fs, "--list-key: %v", err)
+		}
+	}
 	creds := insecure.NewCredentials()
 	if !f.plaintext {
 		// Nil roots: the system's.
@@ -136,6 +148,27 @@ func (f *replayFlags) replayer(fs *flag.FlagSet, stderr io.Writer) (*replayer, e
 		rp.types = newRegistry(&reflectionSource{conn: conn, timeout: f.timeout, ctx: rp.outgoing}, "the candidate's server reflection")
 	}
 	return rp, nil
+}
+
+// paths are the paths that the flags name, to check that each fits the
+// replies of a method replayed.
+func (f *replayFlags) paths() []string {
+	paths := slices.Concat(f.ignore, f.redact)
+	for _, lk := range f.listKeys {
+		p, _, _ := strings.Cut(lk, "=")
+		paths = append(paths, p)
+	}
+	return paths
+}
+
+// diffOptions are the comparison options the flags give.
+func (f *replayFlags) diffOptions() []protodiff.Option {
+	opts := []protodiff.Option{protodiff.WithIgnoredPaths(f.ignore...), protodiff.WithRedactedPaths(f.redact...)}
+	for _, lk := range f.listKeys {
+		p, key, _ := strings.Cut(lk, "=")
+		opts = append(opts, protodiff.WithListKey(p, key))
+	}
+	return opts
 }
 
 // parseHeaders reads --header key=value flags into the metadata sent,
@@ -242,7 +275,7 @@ func (rp *replayer) run(ins []*input, stdout, stderr io.Writer) int {
 	close(order)
 	<-printed
 
-	for _, p := range append(append([]string(nil), rp.flags.ignore...), rp.flags.redact...) {
+	for _, p := range rp.flags.paths() {
 		if out.tally.Replayed > 0 && !rp.pathFits[p] {
 			diag.printf("parallelrun replay: the path %q names no field of the replies of the methods replayed", p)
 		}

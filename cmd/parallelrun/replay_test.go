@@ -13,6 +13,7 @@ import (
 
 	"github.com/parallelrun/grpc-parallelrun/interceptor"
 	pb "github.com/parallelrun/grpc-parallelrun/proto/parallelrun/difftest/v1"
+	"github.com/parallelrun/grpc-parallelrun/protodiff"
 )
 
 func getQuote(skus ...string) func(context.Context, pb.QuoteServiceClient) {
@@ -415,5 +416,29 @@ func TestReplayUnknownType(t *testing.T) {
 	}
 	if want := "request 0 is a parallelrun.difftest.v1.Quote; the method's is parallelrun.difftest.v1.GetQuoteRequest"; calls[1].Reason != want {
 		t.Errorf("reason %q, want %q", calls[1].Reason, want)
+	}
+}
+
+func TestReplayListKey(t *testing.T) {
+	// The recorded run paired quote lines by SKU; the replay must too, or
+	// a difference still there reads as one fixed and one new.
+	reports := recordRun(t, &quotes{units: 10}, &quotes{units: 11}, getQuote("A"),
+		interceptor.WithMethod("/parallelrun.difftest.v1.QuoteService/GetQuote", interceptor.MethodConfig{SampleRate: 1, Diff: []protodiff.Option{protodiff.WithListKey("quote.items", "sku")}}))
+	buggy := serve(t, &quotes{units: 11}, true)
+	r, calls, _ := replayJSON(t, reports, "--candidate", buggy, "--list-key", "quote.items=sku")
+	if r.code != exitFail || paths(calls[0].StillDifferent) != `quote.items[sku="A"].price.units quote.total.units` || len(calls[0].New) != 0 {
+		t.Fatalf("%+v\n%s", calls, r)
+	}
+	r, calls, _ = replayJSON(t, reports, "--candidate", buggy)
+	if r.code != exitFail || paths(calls[0].New) != "quote.items[0].price.units" || paths(calls[0].Fixed) != `quote.items[sku="A"].price.units` {
+		t.Fatalf("without --list-key: %+v\n%s", calls, r)
+	}
+	if r := runCmd(t, nil, "replay", reports, "--candidate", buggy, "--list-key", "quote.items"); r.code != exitUsage || !strings.Contains(r.stderr, "want path=key") {
+		t.Errorf("%s", r)
+	}
+	// A path that fits no reply is said.
+	r = runCmd(t, nil, "replay", reports, "--candidate", buggy, "--ignore", "quote.no_such_field")
+	if !strings.Contains(r.stderr, `the path "quote.no_such_field" names no field of the replies of the methods replayed`) {
+		t.Errorf("%s", r)
 	}
 }
