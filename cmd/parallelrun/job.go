@@ -119,9 +119,9 @@ func replayable(md protoreflect.MethodDescriptor, rec record) string {
 	case !md.IsStreamingClient() && rep.GetRequest() == nil:
 		return "the report holds no request"
 	case md.IsStreamingClient() && rep.GetRequestsOmitted() > 0:
-		return fmt.Sprintf("%s of the messages sent were left out of the report for their size", count(rep.GetRequestsOmitted()))
+		return fmt.Sprintf("the report leaves out %s of the messages sent, for their size", count(rep.GetRequestsOmitted()))
 	case rep.GetLegacyRepliesOmitted() > 0:
-		return fmt.Sprintf("%s legacy replies were left out of the report for their size", count(rep.GetLegacyRepliesOmitted()))
+		return fmt.Sprintf("the report leaves out %s", plural(rep.GetLegacyRepliesOmitted(), "legacy reply", "legacy replies"))
 	case rep.GetLegacyStatus() == nil:
 		return "the report holds no legacy status"
 	case !streaming(md) && rep.GetLegacyStatus().GetCode() == "OK" && len(rep.GetLegacyReplies()) == 0:
