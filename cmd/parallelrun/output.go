@@ -34,6 +34,26 @@ func count(n int64) string {
 	return b.String()
 }
 
+// percent writes a rate in [0, 1] as a percentage with enough digits to
+// tell a rare mismatch from none: 0%, 0.0012%, 0.85%, 1.5%, 100%.
+func percent(r float64) string {
+	var s string
+	switch {
+	case r == 0:
+		return "0%"
+	case r < 0.0001:
+		s = strconv.FormatFloat(100*r, 'g', 2, 64)
+	case r < 0.01:
+		s = strconv.FormatFloat(100*r, 'f', 3, 64)
+	default:
+		s = strconv.FormatFloat(100*r, 'f', 1, 64)
+	}
+	if strings.Contains(s, ".") && !strings.Contains(s, "e") {
+		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+	}
+	return s + "%"
+}
+
 // bytesText writes a size in bytes for the progress line.
 func bytesText(n int64) string {
 	switch {

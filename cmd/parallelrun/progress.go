@@ -49,9 +49,9 @@ func (p *progress) update(bytes, reports int64) {
 	p.last = now
 	var line string
 	if p.total > 0 {
-		line = fmt.Sprintf("reading: %s of %s (%d%%), %s reports", bytesText(bytes), bytesText(p.total), 100*bytes/p.total, count(reports))
+		line = fmt.Sprintf("reading: %s of %s (%d%%), %s", bytesText(bytes), bytesText(p.total), 100*bytes/p.total, plural(reports, "report", "reports"))
 	} else {
-		line = fmt.Sprintf("reading: %s reports", count(reports))
+		line = "reading: " + plural(reports, "report", "reports")
 	}
 	// "\r" goes back to the line's start, ESC [K erases what a longer
 	// line left there.

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
@@ -39,6 +41,7 @@ type replayFlags struct {
 	candidate   string
 	protoSet    string
 	timeout     time.Duration
+	wait        time.Duration
 	concurrency int
 	plaintext   bool
 	headers     stringList
@@ -60,6 +63,7 @@ func runReplay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs.StringVar(&f.candidate, "candidate", "", "the candidate's address, as grpc.NewClient takes it (host:port, dns:///host:port); required")
 	fs.StringVar(&f.protoSet, "proto-set", "", "a serialized google.protobuf.FileDescriptorSet with the service's types (buf build -o set.binpb); default: the candidate's server reflection")
 	fs.DurationVar(&f.timeout, "timeout", 10*time.Second, "the deadline of each replayed call, and of each reflection lookup")
+	fs.DurationVar(&f.wait, "wait", 10*time.Second, "how long to wait for the candidate to accept a connection before replaying (one just started)")
 	fs.IntVar(&f.concurrency, "concurrency", 4, "calls in flight at once")
 	fs.BoolVar(&f.plaintext, "plaintext", true, "connect without TLS; --plaintext=false uses TLS with the system's roots")
 	fs.Var(&f.headers, "header", "`key=value` metadata sent with every call (repeatable); "+interceptor.RoleKey+"=candidate is sent unless replaced, or removed with an empty value")
@@ -101,6 +105,8 @@ func (f *replayFlags) replayer(fs *flag.FlagSet, stderr io.Writer) (*replayer, e
 		return nil, usageError(fs, "--candidate is required")
 	case f.timeout <= 0:
 		return nil, usageError(fs, "--timeout %s: must be positive", f.timeout)
+	case f.wait < 0:
+		return nil, usageError(fs, "--wait %s: must not be negative", f.wait)
 	case f.concurrency < 1 || f.concurrency > maxConcurrency:
 		return nil, usageError(fs, "--concurrency %d: must be between 1 and %d", f.concurrency, maxConcurrency)
 	}
@@ -133,9 +139,15 @@ func (f *replayFlags) replayer(fs *flag.FlagSet, stderr io.Writer) (*replayer, e
 		// Nil roots: the system's.
 		creds = credentials.NewTLS(&tls.Config{MinVersion: tls.VersionTLS12})
 	}
-	conn, err := grpc.NewClient(f.candidate, grpc.WithTransportCredentials(creds))
+	conn, err := grpc.NewClient(f.candidate, grpc.WithTransportCredentials(creds),
+		// A candidate that is starting is tried again soon, not after
+		// gRPC's backoff of up to two minutes.
+		grpc.WithConnectParams(grpc.ConnectParams{Backoff: backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second}}))
 	if err != nil {
 		return nil, usageError(fs, "--candidate %q: %v", f.candidate, err)
+	}
+	if !awaitReady(conn, f.wait) {
+		fmt.Fprintf(stderr, "parallelrun replay: the candidate at %s accepted no connection within --wait %s; replaying anyway\n", f.candidate, f.wait)
 	}
 	rp := &replayer{flags: f, conn: conn, md: md, differs: map[string]*methodDiffer{}, redactedSeen: map[string][]string{}}
 	if f.protoSet != "" {
@@ -169,6 +181,20 @@ func (f *replayFlags) diffOptions() []protodiff.Option {
 		opts = append(opts, protodiff.WithListKey(p, key))
 	}
 	return opts
+}
+
+// awaitReady waits up to wait for conn to connect, and says whether it
+// did.
+func awaitReady(conn *grpc.ClientConn, wait time.Duration) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	conn.Connect()
+	for s := conn.GetState(); s != connectivity.Ready; s = conn.GetState() {
+		if !conn.WaitForStateChange(ctx, s) {
+			return false
+		}
+	}
+	return true
 }
 
 // parseHeaders reads --header key=value flags into the metadata sent,

@@ -4,12 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/reflection"
 
 	"github.com/parallelrun/grpc-parallelrun/interceptor"
 	pb "github.com/parallelrun/grpc-parallelrun/proto/parallelrun/difftest/v1"
@@ -440,5 +444,38 @@ func TestReplayListKey(t *testing.T) {
 	r = runCmd(t, nil, "replay", reports, "--candidate", buggy, "--ignore", "quote.no_such_field")
 	if !strings.Contains(r.stderr, `the path "quote.no_such_field" names no field of the replies of the methods replayed`) {
 		t.Errorf("%s", r)
+	}
+}
+
+func TestReplayWaitsForTheCandidate(t *testing.T) {
+	reports := recordRun(t, &quotes{units: 10}, &quotes{units: 11}, getQuote("A"))
+	// A free port, where the candidate starts only after the replay has.
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := lis.Addr().String()
+	lis.Close()
+	done := make(chan result)
+	go func() { done <- runCmd(t, nil, "replay", reports, "--candidate", addr, "--wait", "30s") }()
+	time.Sleep(300 * time.Millisecond)
+	srv := grpc.NewServer()
+	pb.RegisterQuoteServiceServer(srv, &quotes{units: 10})
+	reflection.Register(srv)
+	lis, err = net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan struct{})
+	go func() { defer close(served); _ = srv.Serve(lis) }()
+	defer func() { srv.Stop(); <-served }()
+	if r := <-done; r.code != exitOK || !strings.Contains(r.stdout, "1 fully fixed") {
+		t.Fatalf("%s", r)
+	}
+
+	// Nobody there: said, then every call is an error.
+	r := runCmd(t, nil, "replay", reports, "--candidate", "127.0.0.1:1", "--wait", "200ms")
+	if r.code != exitFail || !strings.Contains(r.stderr, "accepted no connection within --wait 200ms") || !strings.Contains(r.stdout, "1 error") {
+		t.Fatalf("%s", r)
 	}
 }

@@ -36,6 +36,7 @@ type reportReader struct {
 	diag    *diagnostics
 	strip   bool // drop requests and replies once read (summary needs none)
 	reports int64
+	bytes   int64 // read from all inputs
 	started bool
 }
 
@@ -85,23 +86,17 @@ func (rr *reportReader) next() (record, error) {
 		heap.Fix(&rr.heads, 0)
 	}
 	rr.reports++
-	rr.diag.progress.update(rr.bytesRead(), rr.reports)
+	rr.diag.progress.update(rr.bytes, rr.reports)
 	return rec, nil
-}
-
-func (rr *reportReader) bytesRead() int64 {
-	var n int64
-	for _, in := range rr.ins {
-		n += in.bytes
-	}
-	return n
 }
 
 // read reads the next report of one input, reporting and counting the
 // malformed lines on the way.
 func (rr *reportReader) read(in *input) (record, error) {
 	for {
+		before := in.bytes
 		line, err := in.readLine(&rr.buf)
+		rr.bytes += in.bytes - before
 		switch {
 		case err == errLineTooLong:
 			rr.diag.malformed(fmt.Sprintf("%s:%d", in.name, in.line), err)
@@ -117,7 +112,7 @@ func (rr *reportReader) read(in *input) (record, error) {
 		rec, err := rr.decode(line)
 		if err != nil {
 			rr.diag.malformed(fmt.Sprintf("%s:%d", in.name, in.line), err)
-			rr.diag.progress.update(rr.bytesRead(), rr.reports)
+			rr.diag.progress.update(rr.bytes, rr.reports)
 			continue
 		}
 		rec.in, rec.line = in, in.line

@@ -177,3 +177,11 @@ func TestCount(t *testing.T) {
 		}
 	}
 }
+
+func TestPercent(t *testing.T) {
+	for r, want := range map[float64]string{0: "0%", 1: "100%", 0.5: "50%", 0.015: "1.5%", 0.0085: "0.85%", 0.00012: "0.012%", 0.000001: "0.0001%", 1e-9: "1e-07%"} {
+		if got := percent(r); got != want {
+			t.Errorf("percent(%v) = %q, want %q", r, got, want)
+		}
+	}
+}
