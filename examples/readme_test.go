@@ -1,10 +1,16 @@
 package examples_test
 
 import (
+	"bytes"
+	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/parallelrun/grpc-parallelrun/internal/readme"
 )
 
 // TestReadmeSnippetsAreExamples checks that every Go snippet of the README
@@ -73,4 +79,137 @@ func normalize(s string) string {
 		}
 	}
 	return "\n" + strings.Join(lines, "\n") + "\n"
+}
+
+// shellCommand says how a command of the README is run, as it is written.
+type shellCommand struct {
+	// here: this test runs it, in the README's order, in a folder that
+	// holds the repository's files (so that what it writes lands there),
+	// and checks that its output holds every string of want.
+	here bool
+	want []string
+	// fails: its exit status must be non-zero (a gate that says no).
+	fails bool
+	// ci: .ci/run holds the line as written.
+	ci bool
+}
+
+// shellCommands is every command of the README. A command added there
+// must be added here too, which the test enforces.
+var shellCommands = map[string]shellCommand{
+	"go run ./examples/quickstart -out reports.jsonl   # a legacy and a candidate pricing service, 3,500 mirrored calls, a summary": {
+		here: true, want: []string{"tier:changed", "every report is in reports.jsonl"},
+	},
+	`jq -r 'select(.outcome == "OUTCOME_MISMATCH") | .differences[].field' reports.jsonl | sort | uniq -c | sort -rn`: {
+		here: true, want: []string{" tier\n", " sku\n", " grpc-message\n"},
+	},
+	"go test ./...                                     # all tests": {ci: true},
+	"go tool -modfile=tools/go.mod buf generate":                    {ci: true},
+	"(cd tools/jaeger && go build -o ../../.bin/jaeger github.com/jaegertracing/jaeger/cmd/jaeger)  # v1.76.0; about 9 minutes the first time": {ci: true},
+	// The Jaeger commands, run by examples/jaeger/readme_test.go.
+	".bin/jaeger &": {},
+	"go run -C examples/jaeger .   # -otlp host:port for another collector":                                     {},
+	`curl -g 'localhost:16686/api/traces?service=pricing-client&limit=20&tags={"parallelrun.mismatch":"true"}'`: {},
+	// What CI runs.
+	"bash .ci/run": {},
+	// Run here with a fuzz time of a few seconds: the one change.
+	"go test ./protodiff -run '^$' -fuzz FuzzDiff -fuzztime 10m": {here: true, want: []string{"PASS"}},
+}
+
+// TestReadmeShellCommands runs the README's shell commands as they are
+// written, or checks that CI or the Jaeger end-to-end module does: a
+// command that stopped working fails here, not in a reader's terminal.
+func TestReadmeShellCommands(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the quick start and a short fuzzing session")
+	}
+	b, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := string(b)
+	for _, c := range readme.StrayCommands(md) {
+		t.Errorf("README.md:%d: the command %q stands outside a sh block, where no test runs it", c.Number, c.Line)
+	}
+	ci, err := os.ReadFile(filepath.Join("..", ".ci", "run"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := mirror(t, root)
+	seen := map[string]bool{}
+	for _, c := range readme.Commands(md) {
+		seen[c.Line] = true
+		how, ok := shellCommands[c.Line]
+		switch {
+		case !ok:
+			t.Errorf("README.md:%d: no test runs %q: add it to shellCommands", c.Number, c.Line)
+		case how.ci:
+			if !strings.Contains(string(ci), "\n"+uncommented(c.Line)+"\n") {
+				t.Errorf("README.md:%d: .ci/run does not run %q as written", c.Number, c.Line)
+			}
+		case how.here:
+			line := strings.Replace(c.Line, "-fuzztime 10m", "-fuzztime 3s", 1)
+			out, err := runShell(t, dir, line)
+			if (err != nil) != how.fails {
+				t.Errorf("README.md:%d: %s: %v\n%s", c.Number, c.Line, err, out)
+				continue
+			}
+			for _, w := range how.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("README.md:%d: %s: the output lacks %q:\n%s", c.Number, c.Line, w, out)
+				}
+			}
+		}
+	}
+	for line := range shellCommands {
+		if !seen[line] {
+			t.Errorf("shellCommands has %q, which the README no longer has", line)
+		}
+	}
+}
+
+// uncommented is a command without its trailing comment.
+func uncommented(line string) string {
+	if i := strings.Index(line, "  #"); i >= 0 {
+		line = line[:i]
+	}
+	return strings.TrimSpace(line)
+}
+
+// mirror makes a folder whose entries link to the repository's, so that
+// commands run from the repository's root write their files elsewhere.
+func mirror(t *testing.T, root string) string {
+	t.Helper()
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for _, e := range entries {
+		if e.Name() == ".git" {
+			continue
+		}
+		if err := os.Symlink(filepath.Join(root, e.Name()), filepath.Join(dir, e.Name())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// runShell runs one command line with bash in dir and returns what it
+// printed.
+func runShell(t *testing.T, dir, line string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bash", "-o", "pipefail", "-c", line)
+	cmd.Dir = dir
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.String(), err
 }
