@@ -59,6 +59,16 @@ func TestBinary(t *testing.T) {
 	if code := exitCode(cmd.Run()); code != exitUsage || !strings.Contains(stderr.String(), "--candidate is required") {
 		t.Errorf("a usage error: exit %d\n%s", code, stderr.String())
 	}
+	a, b, _ := twoInstances(t)
+	out, err = exec.Command(bin, append([]string{"summary", a, b}, policy...)...).Output()
+	if code := exitCode(err); code != exitOK || !strings.Contains(string(out), "overall: READY") {
+		t.Errorf("summary of a ready run: exit %d\n%s", code, out)
+	}
+	out, err = exec.Command(bin, "summary", a, b).Output()
+	if code := exitCode(err); code != exitFail || !strings.Contains(string(out), "overall: NOT READY") {
+		t.Errorf("summary of a run not ready: exit %d\n%s", code, out)
+	}
+
 	if code := exitCode(exec.Command(bin, "nonsense").Run()); code != exitUsage {
 		t.Errorf("an unknown command: exit %d", code)
 	}

@@ -25,6 +25,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	switch args[0] {
+	case "summary":
+		return runSummary(args[1:], stdin, stdout, stderr)
 	case "replay":
 		return runReplay(args[1:], stdin, stdout, stderr)
 	case "help", "-h", "-help", "--help":
@@ -43,6 +45,8 @@ const usageText = `parallelrun reads the reports of a parallel run (JSON Lines, 
 
 Usage:
 
+	parallelrun summary [flags] [REPORTS...]
+		judge whether the candidate is ready to be promoted
 	parallelrun replay --candidate ADDR [flags] [REPORTS...]
 		replay the mismatched calls against a candidate and say what is fixed
 	parallelrun help COMMAND
