@@ -66,7 +66,7 @@ func durationText(d time.Duration) string {
 	case d >= time.Millisecond:
 		return d.Round(10 * time.Microsecond).String()
 	}
-	return d.String()
+	return d.Round(time.Microsecond).String()
 }
 
 // bytesText writes a size in bytes for the progress line.
