@@ -6,6 +6,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/descriptorpb"
 
+	"github.com/parallelrun/grpc-parallelrun/interceptor"
 	"github.com/parallelrun/grpc-parallelrun/protodiff"
 	"github.com/parallelrun/grpc-parallelrun/sink"
 )
@@ -125,9 +126,12 @@ func within(field, path string) bool {
 }
 
 // unchecked says why a recorded difference at field cannot be checked by
-// the replay, or "": it is at an --ignore path, or in a debug_redact
-// field, which the recorded replies have cleared.
+// the replay, or "": it is in the response headers, at an --ignore path,
+// or in a debug_redact field, which the recorded replies have cleared.
 func (rp *replayer) unchecked(md protoreflect.MethodDescriptor, field string) string {
+	if field == interceptor.HeaderPath {
+		return "response headers are not compared by a replay"
+	}
 	for _, p := range rp.flags.ignore {
 		if within(field, p) {
 			return "ignored (--ignore " + p + ")"

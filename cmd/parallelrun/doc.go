@@ -30,8 +30,9 @@
 // and line number, counted, and makes the exit status 1 unless
 // --allow-malformed is given, since a gate must fail closed on evidence
 // it could not read. Memory holds one line and one decoded report per
-// file (and, for summary, what the readiness tracker keeps), whatever the
-// length of the input.
+// file, whatever the length of the input; summary adds what the readiness
+// tracker keeps (bounded per method, and in methods), replay the calls in
+// flight and waiting to be printed (at most twice --concurrency).
 //
 // The requests and replies in a report are google.protobuf.Any values of
 // the service's own message types, which this command does not link.

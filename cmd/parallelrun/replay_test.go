@@ -14,9 +14,12 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/reflection"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/parallelrun/grpc-parallelrun/interceptor"
 	pb "github.com/parallelrun/grpc-parallelrun/proto/parallelrun/difftest/v1"
+	parallelrunv1 "github.com/parallelrun/grpc-parallelrun/proto/parallelrun/v1"
 	"github.com/parallelrun/grpc-parallelrun/protodiff"
 )
 
@@ -477,5 +480,49 @@ func TestReplayWaitsForTheCandidate(t *testing.T) {
 	r := runCmd(t, nil, "replay", reports, "--candidate", "127.0.0.1:1", "--wait", "200ms")
 	if r.code != exitFail || !strings.Contains(r.stderr, "accepted no connection within --wait 200ms") || !strings.Contains(r.stdout, "1 error") {
 		t.Fatalf("%s", r)
+	}
+}
+
+func TestReplayHeadersNotChecked(t *testing.T) {
+	// A stream whose recorded mismatch was in its response headers: the
+	// replay does not compare them, and must not call them fixed.
+	reports := recordRun(t, &quotes{units: 10}, &quotes{units: 10}, func(ctx context.Context, c pb.QuoteServiceClient) {
+		ls, err := c.ListQuotes(ctx, &pb.ListQuotesRequest{Skus: []string{"A"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for {
+			if _, err := ls.Recv(); err != nil {
+				break
+			}
+		}
+	}, interceptor.WithMethod("/parallelrun.difftest.v1.QuoteService/ListQuotes", interceptor.MethodConfig{SampleRate: 1, CompareHeader: true}))
+	// The header differs only if a side sets one: rewrite the report as
+	// if the candidate had.
+	b, err := os.ReadFile(reports)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := strings.TrimSpace(string(b))
+	if !strings.Contains(line, `"outcome":"OUTCOME_MATCH"`) {
+		t.Fatalf("want a match to rewrite: %s", line)
+	}
+	line = strings.Replace(line, `"outcome":"OUTCOME_MATCH"`, `"outcome":"OUTCOME_MISMATCH","differences":[{"path":"grpc-header[\"x-version\"]","field":"grpc-header","kind":"DIFFERENCE_KIND_ADDED","candidate":"2"}]`, 1)
+	var rep parallelrunv1.Report
+	if err := protojson.Unmarshal([]byte(line), &rep); err != nil {
+		t.Fatal(err)
+	}
+	// The interceptor keeps the legacy replies of mismatches only.
+	legacy, err := anypb.New(&pb.ListQuotesResponse{Quote: &pb.Quote{QuoteId: "q", Total: &pb.Money{CurrencyCode: "EUR", Units: 10},
+		Items: []*pb.Line{{Sku: "A", Quantity: 1, Price: &pb.Money{CurrencyCode: "EUR", Units: 10}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep.LegacyReplies = []*anypb.Any{legacy}
+	file := writeFile(t, "headers.jsonl", marshalLine(t, &rep))
+	r, calls, tally := replayJSON(t, file, "--candidate", serve(t, &quotes{units: 10}, true))
+	if r.code != exitOK || tally.FullyFixed != 1 || len(calls[0].Fixed) != 0 || len(calls[0].NotChecked) != 1 ||
+		calls[0].NotChecked[0].Why != "response headers are not compared by a replay" {
+		t.Fatalf("%+v\n%s", calls, r)
 	}
 }
