@@ -104,7 +104,21 @@ var shellCommands = map[string]shellCommand{
 		here: true, want: []string{" tier\n", " sku\n", " grpc-message\n"},
 	},
 	"go test ./...                                     # all tests": {ci: true},
-	"go tool -modfile=tools/go.mod buf generate":                    {ci: true},
+	// The parallelrun command, on the quick start's reports: the demo's
+	// candidate is not ready, and the fixed one fixes every mismatch.
+	"go run ./cmd/parallelrun summary reports.jsonl   # exit status 1: not ready, and why": {
+		here: true, fails: true,
+		want: []string{"/examples.pricing.v1.PricingService/Quote: NOT READY", "tier changed: \"GOLD\" -> \"gold\"", "overall: NOT READY", "3,500 reports read, 0 malformed lines"},
+	},
+	`go run ./cmd/parallelrun summary --json reports.jsonl | jq -r '.methods[] | .method + " " + .readiness.verdict'`: {
+		here: true, fails: true, // pipefail: summary's status
+		want: []string{"/examples.pricing.v1.PricingService/Basket VERDICT_NOT_READY\n", "/examples.pricing.v1.PricingService/Quote VERDICT_NOT_READY\n"},
+	},
+	"go run ./examples/candidate -fixed -for 2m > candidate.log 2>&1 &   # in the background": {here: true},
+	"go run ./cmd/parallelrun replay reports.jsonl --candidate 127.0.0.1:50051 --wait 2m --list-key lines=sku --ignore quote_id --ignore computed_at": {
+		here: true, want: []string{"examples.pricing.v1.PricingService/Basket", "was \"GOLD\" -> \"gold\"", " fully fixed, 0 still different, 0 with new differences;", " 0 errors, 0 malformed lines"},
+	},
+	"go tool -modfile=tools/go.mod buf generate": {ci: true},
 	"(cd tools/jaeger && go build -o ../../.bin/jaeger github.com/jaegertracing/jaeger/cmd/jaeger)  # v1.76.0; about 9 minutes the first time": {ci: true},
 	// The Jaeger commands, run by examples/jaeger/readme_test.go.
 	".bin/jaeger &": {},

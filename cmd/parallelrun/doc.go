@@ -1,0 +1,53 @@
+// Command parallelrun reads the reports of a parallel run, the JSON Lines
+// that sink.JSONL writes (one parallelrun.v1.Report per line), and answers
+// the two questions a team asks of them: is the candidate ready to be
+// promoted, and does a fix of the candidate really fix the mismatches that
+// were found.
+//
+//	parallelrun summary [flags] [REPORTS...]
+//	parallelrun replay --candidate ADDR [flags] [REPORTS...]
+//
+// Summary judges the reports with package readiness against a readiness
+// policy (flags or defaults) and prints, per method, its verdict, its
+// counts and rates, its streak without a mismatch, both sides' latencies,
+// the fields that differ most, the distinct problems and the noise; its
+// exit status is 0 only when the candidate is ready, which makes it a
+// gate for a deployment pipeline.
+//
+// Replay sends the recorded requests of the mismatched calls to a
+// candidate again, compares its replies with the legacy replies the
+// reports hold, and says per call which differences are fixed, which are
+// still there and which are new: a fix verified without new traffic and
+// without the legacy service.
+//
+// # Reading reports
+//
+// Both commands read several files, merged by report time so that the
+// files of several client instances read as one run, or standard input
+// when no file or "-" is given. A line is at most 16 MiB; a longer one, a
+// line that is not JSON, or one that is not a report (no method, outcome
+// or time), is malformed: it is reported on standard error with its file
+// and line number, counted, and makes the exit status 1 unless
+// --allow-malformed is given, since a gate must fail closed on evidence
+// it could not read. Memory holds one line and one decoded report per
+// file, whatever the length of the input; summary adds what the readiness
+// tracker keeps (bounded per method, and in methods), replay the calls in
+// flight and waiting to be printed (at most twice --concurrency).
+//
+// The requests and replies in a report are google.protobuf.Any values of
+// the service's own message types, which this command does not link.
+// Their types are looked up in the descriptors given to replay
+// (--proto-set, or the candidate's server reflection); a type that cannot
+// be found is read as an empty placeholder, so that summary never needs
+// them, and replay says which type it missed.
+//
+// A progress line is drawn on standard error while the input is read, when
+// standard error is a terminal (--progress forces it, --progress=false
+// turns it off).
+//
+// # Exit status
+//
+// 0 when the candidate is ready (summary) or every replayed call is fixed
+// with nothing new (replay); 1 otherwise, or when a line was malformed; 2
+// on a usage error or a file that cannot be read.
+package main
