@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/parallelrun/grpc-parallelrun/interceptor"
@@ -105,5 +106,40 @@ func TestStreamMismatchKeepsLegacyReplies(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A mismatch of statuses keeps the legacy reply too: replaying it is how
+// a fix of the candidate's failure is checked.
+func TestStatusMismatchKeepsLegacyReply(t *testing.T) {
+	e := newEnv(t, envConfig{legacy: price(10), candidate: fail(codes.Internal, "boom"), opts: []interceptor.Option{mirrorAll}})
+	resp, err := e.client.GetQuote(ctxTimeout(t), &pb.GetQuoteRequest{CustomerId: "c1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := e.waitReports(t, 1)[0]
+	if r.GetOutcome() != parallelrunv1.Outcome_OUTCOME_MISMATCH || len(r.GetLegacyReplies()) != 1 {
+		t.Fatalf("report %v", r)
+	}
+	var got pb.GetQuoteResponse
+	if err := r.GetLegacyReplies()[0].UnmarshalTo(&got); err != nil || !proto.Equal(&got, resp) {
+		t.Errorf("legacy reply %v, %v; want %v", &got, err, resp)
+	}
+}
+
+// Past the differences a stream reports, its legacy replies are still
+// kept, within the limit.
+func TestStreamKeepsLegacyRepliesPastTheDifferences(t *testing.T) {
+	e := newEnv(t, envConfig{legacyServer: lister(flat(10), all, nil), candidateServer: lister(flat(11), all, nil), opts: []interceptor.Option{
+		interceptor.WithMethod("*", interceptor.MethodConfig{SampleRate: 1}),
+		interceptor.WithMaxRequestBytes(1 << 20),
+	}})
+	n := 2 * interceptor.MaxStreamDifferences
+	if got, err := list(t, e.client, ctxTimeout(t), n); err != nil || len(got) != n {
+		t.Fatalf("%d replies, %v", len(got), err)
+	}
+	r := e.waitReports(t, 1)[0]
+	if !r.GetDifferencesTruncated() || len(r.GetLegacyReplies()) != n || r.GetLegacyRepliesOmitted() != 0 {
+		t.Fatalf("%d differences (truncated %v), %d legacy replies kept, %d omitted", len(r.GetDifferences()), r.GetDifferencesTruncated(), len(r.GetLegacyReplies()), r.GetLegacyRepliesOmitted())
 	}
 }

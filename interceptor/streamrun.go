@@ -283,6 +283,11 @@ func (c *pairing) skipLegacy(ctx context.Context) bool {
 		c.legacyEnd = ev.end
 		return !ev.end.callerGone && !ev.end.panicked
 	}
+	if c.keepsMore() {
+		// Not compared, but still kept for the report.
+		_, ok := c.decode(ev.reply)
+		return ok
+	}
 	c.s.mem.give(held(ev.reply))
 	c.legacyPos++
 	return true
@@ -326,8 +331,12 @@ func (c *pairing) takeRest(ev legacyEvent) {
 		}
 	case len(c.diffs) >= MaxStreamDifferences:
 		// Rendering it would be thrown away.
-		s.mem.give(held(ev.reply))
-		c.legacyPos++
+		if c.keepsMore() {
+			c.decode(ev.reply)
+		} else {
+			s.mem.give(held(ev.reply))
+			c.legacyPos++
+		}
 		c.truncated, c.orderUnknown = true, true
 	default:
 		if m, ok := c.decode(ev.reply); ok {
@@ -391,6 +400,12 @@ func (c *pairing) decode(b []byte) (proto.Message, bool) {
 	}
 	c.keepReply(m, len(b))
 	return m, true
+}
+
+// keepsMore says whether the next legacy reply would be kept for the
+// report, if it fits.
+func (c *pairing) keepsMore() bool {
+	return !c.repliesFull && len(c.replies) == c.legacyPos
 }
 
 // keepReply keeps a legacy reply for the report while the replies so far

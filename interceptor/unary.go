@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	parallelrunv1 "github.com/parallelrun/grpc-parallelrun/proto/parallelrun/v1"
 	"github.com/parallelrun/grpc-parallelrun/protodiff"
 )
 
@@ -214,6 +215,13 @@ func (c *unaryCall) run() {
 	})
 	known, failed := candidateHealth(&f)
 	c.e.breaker.done(c.probe, known, failed)
+	if v.outcome == parallelrunv1.Outcome_OUTCOME_MISMATCH && legacyReply == nil && ok && l.done && l.err == nil && l.reply != nil {
+		// A mismatch of statuses: the legacy reply was not needed to
+		// decide, but the report keeps it for a replay. A failure to
+		// decode it now changes nothing.
+		var later facts
+		guard(&later, func() { legacyReply = c.decodeLegacy(&later, l) })
+	}
 	in := sent{request: c.req}
 	if legacyReply != nil {
 		in.replies = []proto.Message{legacyReply}

@@ -370,7 +370,7 @@ type Report struct {
 	// and compared without the legacy service. Within the same size limit
 	// as the requests.
 	LegacyReplies []*anypb.Any `protobuf:"bytes,24,rep,name=legacy_replies,json=legacyReplies,proto3" json:"legacy_replies,omitempty"`
-	// How many legacy replies legacy_replies leaves out for their size.
+	// How many legacy replies legacy_replies leaves out, for their size.
 	LegacyRepliesOmitted int64 `protobuf:"varint,25,opt,name=legacy_replies_omitted,json=legacyRepliesOmitted,proto3" json:"legacy_replies_omitted,omitempty"`
 	unknownFields        protoimpl.UnknownFields
 	sizeCache            protoimpl.SizeCache
