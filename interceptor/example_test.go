@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -373,4 +374,73 @@ func ExampleNoiseConfig() {
 	// Output:
 	// last call: match with noise at quote.quote_id
 	// quote.quote_id noise: true
+}
+
+// A parallel run's rules replaced while it runs: calls that start after
+// SetMethods are compared under the new rules.
+func ExampleParallelRun_SetMethods() {
+	dialLegacy, stopLegacy := start(&pricing{units: 10})
+	defer stopLegacy()
+	dialCandidate, stopCandidate := start(&pricing{units: 11})
+	defer stopCandidate()
+	reports := sink.NewMemory()
+	pr, err := interceptor.New(dialCandidate(), interceptor.WithSink(reports),
+		interceptor.WithMethod("/parallelrun.difftest.v1.QuoteService/GetQuote", interceptor.MethodConfig{SampleRate: 1}))
+	if err != nil {
+		panic(err)
+	}
+	client := pb.NewQuoteServiceClient(dialLegacy(pr.DialOptions()...))
+	call := func() {
+		if _, err := client.GetQuote(context.Background(), &pb.GetQuoteRequest{Skus: []string{"A1"}}); err != nil {
+			panic(err)
+		}
+	}
+	call()
+
+	// The quote ID differs on every call: from now on it is not compared.
+	err = pr.SetMethods(interceptor.MethodRule{
+		Pattern: "/parallelrun.difftest.v1.QuoteService/GetQuote",
+		Config: interceptor.MethodConfig{
+			SampleRate: 1,
+			Diff:       []protodiff.Option{protodiff.WithIgnoredPaths("quote.quote_id")},
+		},
+	})
+	if err != nil {
+		panic(err)
+	}
+	call()
+
+	if err := pr.Close(context.Background()); err != nil {
+		panic(err)
+	}
+	for _, r := range reports.Reports() {
+		var fields []string
+		for _, d := range r.GetDifferences() {
+			fields = append(fields, d.GetField())
+		}
+		fmt.Println(strings.Join(fields, " "))
+	}
+	// Output:
+	// quote.quote_id quote.items.price.units
+	// quote.items.price.units
+}
+
+// The kill switch stops all mirroring at once; the configuration stays
+// for when it is cleared.
+func ExampleParallelRun_SetDisabled() {
+	dialCandidate, stopCandidate := start(&pricing{units: 11})
+	defer stopCandidate()
+	pr, err := interceptor.New(dialCandidate(), interceptor.WithMethod("*", interceptor.MethodConfig{SampleRate: 1}))
+	if err != nil {
+		panic(err)
+	}
+	defer pr.Close(context.Background())
+
+	pr.SetDisabled(true)
+	fmt.Println(pr.Disabled(), len(pr.Methods()))
+	pr.SetDisabled(false)
+	fmt.Println(pr.Disabled())
+	// Output:
+	// true 1
+	// false
 }
