@@ -2,6 +2,8 @@ package interceptor_test
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 
 	"google.golang.org/grpc"
@@ -48,6 +50,59 @@ func BenchmarkKillSwitch(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				if err := call(ctx, getQuote, req, reply, nil, invoker); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkParseConfig parses configurations of growing sizes: valid ones
+// with many rules or many paths, checked against the registry, and
+// hostile nesting, refused. Time per byte stays flat as they grow.
+func BenchmarkParseConfig(b *testing.B) {
+	rules := func(n int) string {
+		var sb strings.Builder
+		sb.WriteString(`{"methods": [`)
+		for i := range n {
+			if i > 0 {
+				sb.WriteString(",\n")
+			}
+			fmt.Fprintf(&sb, `{"pattern": "/svc%d.Service/*", "sampleRate": 0.5, "timeout": "2s", "ignoredHeaders": ["x-date"]}`, i)
+		}
+		sb.WriteString("]}")
+		return sb.String()
+	}
+	paths := func(n int) string {
+		var sb strings.Builder
+		sb.WriteString(`{"methods": [{"pattern": "/parallelrun.difftest.v1.QuoteService/GetQuote", "sampleRate": 1, "diff": {"ignoredPaths": [`)
+		for i := range n {
+			if i > 0 {
+				sb.WriteString(",\n")
+			}
+			sb.WriteString(`"quote.items.price.units"`)
+		}
+		sb.WriteString("]}}]}")
+		return sb.String()
+	}
+	deep := func(n int) string { return strings.Repeat("[", n) + strings.Repeat("]", n) }
+	for _, bc := range []struct {
+		name  string
+		json  string
+		valid bool
+	}{
+		{"rules_100", rules(100), true},
+		{"rules_10000", rules(10_000), true},
+		{"paths_1000", paths(1000), true},
+		{"paths_100000", paths(100_000), true},
+		{"nesting_10000", deep(10_000), false},
+		{"nesting_1000000", deep(1_000_000), false},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			data := []byte(bc.json)
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				if _, err := interceptor.ParseConfig("bench.json", data); (err == nil) != bc.valid {
 					b.Fatal(err)
 				}
 			}

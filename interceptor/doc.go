@@ -42,6 +42,14 @@
 // costs one atomic load more; the gauge parallelrun.mirroring.enabled says
 // so.
 //
+// A configuration file is the JSON form of parallelrunv1.Config
+// (proto/parallelrun/v1/config.proto). [ReadConfig] and [ParseConfig] read
+// and check it, with errors that name the file, the line and the key path
+// ([ConfigError]); [MethodRules] turns it into rules, given the program's
+// connections by name for noise probes; [WithConfig] starts a parallel run
+// with it, and [ParallelRun.ApplyConfig] puts a new one in force, all or
+// nothing. examples/reload reloads its file on SIGHUP.
+//
 // # Outcomes
 //
 // Every mirrored call ends in exactly one outcome, decided in one place from

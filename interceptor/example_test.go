@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -443,4 +445,75 @@ func ExampleParallelRun_SetDisabled() {
 	// Output:
 	// true 1
 	// false
+}
+
+// A configuration file with a mistake: the error says where.
+func ExampleParseConfig() {
+	_, err := interceptor.ParseConfig("quote.json", []byte(`{
+  "methods": [{
+    "pattern": "/parallelrun.difftest.v1.QuoteService/GetQuote",
+    "sampleRate": 1,
+    "diff": {"ignoredPaths": ["quote.quote_idd"]}
+  }]
+}`))
+	fmt.Println(err)
+	// Output:
+	// interceptor: quote.json:5: methods[0].diff.ignoredPaths[0]: "quote.quote_idd": parallelrun.difftest.v1.GetQuoteResponse: no field "quote_idd" in parallelrun.difftest.v1.Quote
+}
+
+// A configuration file read again and put in force, as a program does on
+// SIGHUP (examples/reload does). A file that does not validate leaves the
+// configuration in force as it was.
+func ExampleParallelRun_ApplyConfig() {
+	dir, err := os.MkdirTemp("", "parallelrun")
+	if err != nil {
+		panic(err)
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "quote.json")
+	dialCandidate, stopCandidate := start(&pricing{units: 11})
+	defer stopCandidate()
+	dialSecondary, stopSecondary := start(&pricing{units: 10})
+	defer stopSecondary()
+	// The connections a configuration may name as noise.secondary.
+	conns := map[string]grpc.ClientConnInterface{"quotes-b": dialSecondary()}
+	pr, err := interceptor.New(dialCandidate())
+	if err != nil {
+		panic(err)
+	}
+	defer pr.Close(context.Background())
+
+	// The program's logger; here, one that leaves the temporary
+	// directory out.
+	logf := func(format string, args ...any) {
+		fmt.Println(strings.ReplaceAll(fmt.Sprintf(format, args...), dir+string(filepath.Separator), ""))
+	}
+
+	reload := func() {
+		cfg, err := interceptor.ReadConfig(path)
+		if err == nil {
+			err = pr.ApplyConfig(cfg, conns)
+		}
+		if err != nil {
+			logf("configuration not reloaded, the old one stays: %v", err)
+			return
+		}
+		logf("configuration reloaded: %d rules, disabled: %v", len(pr.Methods()), pr.Disabled())
+	}
+
+	for _, file := range []string{
+		`{"methods": [{"pattern": "/parallelrun.difftest.v1.QuoteService/*", "sampleRate": 0.5}]}`,
+		`{"methods": [{"pattern": "/parallelrun.difftest.v1.QuoteService/GetQuote", "sampleRate": 1,
+		  "noise": {"probeRate": 0.1, "secondary": "quotes-c"}}]}`,
+		`{"disabled": true, "methods": [{"pattern": "/parallelrun.difftest.v1.QuoteService/*", "sampleRate": 0.5}]}`,
+	} {
+		if err := os.WriteFile(path, []byte(file), 0o600); err != nil {
+			panic(err)
+		}
+		reload()
+	}
+	// Output:
+	// configuration reloaded: 1 rules, disabled: false
+	// configuration not reloaded, the old one stays: interceptor: ApplyConfig: quote.json:2: methods[0].noise.secondary: no connection named "quotes-c"; the program has quotes-b
+	// configuration reloaded: 1 rules, disabled: true
 }

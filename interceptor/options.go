@@ -147,6 +147,7 @@ type Option func(*options)
 
 type options struct {
 	methods         []MethodRule
+	configs         []fileConfig // WithConfig's
 	sinks           []sink.Sink
 	tracerProvider  trace.TracerProvider
 	meterProvider   metric.MeterProvider

@@ -128,6 +128,14 @@ func New(candidate grpc.ClientConnInterface, opts ...Option) (*ParallelRun, erro
 		errorStatus[oc] = true
 	}
 	rules, disabled := o.methods, false
+	for _, fc := range o.configs {
+		more, err := methodRules(fc.cfg, fc.conns)
+		if err != nil {
+			return nil, fmt.Errorf("interceptor: WithConfig: %w", err)
+		}
+		rules = append(rules, more...)
+		disabled = disabled || fc.cfg.GetDisabled()
+	}
 	tel, err := newTelemetry(o.tracerProvider, o.meterProvider)
 	if err != nil {
 		return nil, fmt.Errorf("interceptor: telemetry: %w", err)
