@@ -1,7 +1,9 @@
 // Package examples holds the runnable demos of grpc-parallelrun: the
 // pricing service with a legacy and a candidate implementation
 // (examples/pricing), the quickstart that runs them (examples/quickstart),
-// and the same traffic traced into Jaeger (examples/jaeger, a module of its
-// own for its OTLP exporter). Its test keeps the README's Go snippets true
-// to the testable examples they are taken from.
+// the same traffic traced into Jaeger (examples/jaeger, a module of its
+// own for its OTLP exporter), and a client configured from a JSON file
+// that it reads again on SIGHUP (examples/reload). Its tests keep the
+// README's Go snippets true to the testable examples they are taken from,
+// and its JSON configuration valid.
 package examples

@@ -5,6 +5,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/parallelrun/grpc-parallelrun/interceptor"
+	// The README's configuration is checked against the pricing demo's
+	// types.
+	_ "github.com/parallelrun/grpc-parallelrun/proto/examples/pricing/v1"
 )
 
 // TestReadmeSnippetsAreExamples checks that every Go snippet of the README
@@ -45,15 +50,44 @@ func TestReadmeSnippetsAreExamples(t *testing.T) {
 	}
 }
 
+// TestReadmeConfigurationIsValid checks that every JSON block of the
+// README is a configuration that ParseConfig accepts, checked against the
+// types of the service it names.
+func TestReadmeConfigurationIsValid(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := fenced(string(readme), "json")
+	if len(blocks) == 0 {
+		t.Fatal("the README has no JSON configuration")
+	}
+	for _, b := range blocks {
+		cfg, err := interceptor.ParseConfig("README.md", []byte(b))
+		if err != nil {
+			t.Errorf("%v in:\n%s", err, b)
+			continue
+		}
+		if len(cfg.GetMethods()) == 0 {
+			t.Errorf("a configuration without methods:\n%s", b)
+		}
+	}
+}
+
 // goBlocks returns the contents of the ```go fences of a Markdown text.
-func goBlocks(md string) []string {
+func goBlocks(md string) []string { return fenced(md, "go") }
+
+// fenced returns the contents of the fences of a language in a Markdown
+// text.
+func fenced(md, lang string) []string {
 	var blocks []string
+	open := "```" + lang + "\n"
 	for {
-		start := strings.Index(md, "```go\n")
+		start := strings.Index(md, open)
 		if start < 0 {
 			return blocks
 		}
-		md = md[start+len("```go\n"):]
+		md = md[start+len(open):]
 		end := strings.Index(md, "```")
 		if end < 0 {
 			return blocks
