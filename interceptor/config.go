@@ -84,7 +84,7 @@ func ReadConfig(path string) (*parallelrunv1.Config, error) {
 // program's connections: everything but the names of noise.secondary,
 // which [MethodRules] checks. name is the file's name, for errors.
 //
-// Errors are [*ConfigError] values that say where: syntax errors and
+// Errors wrap [*ConfigError] values that say where: syntax errors and
 // unknown keys as protojson reports them, with the file, line and column
 // ("pricing.json:7:12: unknown field \"sampleRat\""); a value that does
 // not validate with the file, line and key path ("pricing.json:12:
@@ -146,7 +146,7 @@ func protojsonError(name string, err error) *ConfigError {
 // checked as [ParseConfig] checks them: DiffConfig into protodiff options,
 // durations into time.Duration, and each noise.secondary into the
 // connection of that name in conns. An unknown name is an error, as is
-// any rule that [WithMethod] refuses; errors are [*ConfigError] values
+// any rule that [WithMethod] refuses; errors wrap [*ConfigError] values
 // that name the key path, and the file and line when cfg came from
 // [ParseConfig]. The kill switch (disabled) and the readiness fields are
 // not rules: see [ParallelRun.ApplyConfig].
