@@ -1,16 +1,21 @@
 package examples_test
 
 import (
-	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/parallelrun/grpc-parallelrun/interceptor"
 	"github.com/parallelrun/grpc-parallelrun/internal/readme"
+	// The README's configuration is checked against the pricing demo's
+	// types.
+	_ "github.com/parallelrun/grpc-parallelrun/proto/examples/pricing/v1"
 )
 
 // TestReadmeSnippetsAreExamples checks that every Go snippet of the README
@@ -51,15 +56,44 @@ func TestReadmeSnippetsAreExamples(t *testing.T) {
 	}
 }
 
+// TestReadmeConfigurationIsValid checks that every JSON block of the
+// README is a configuration that ParseConfig accepts, checked against the
+// types of the service it names.
+func TestReadmeConfigurationIsValid(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := fenced(string(readme), "json")
+	if len(blocks) == 0 {
+		t.Fatal("the README has no JSON configuration")
+	}
+	for _, b := range blocks {
+		cfg, err := interceptor.ParseConfig("README.md", []byte(b))
+		if err != nil {
+			t.Errorf("%v in:\n%s", err, b)
+			continue
+		}
+		if len(cfg.GetMethods()) == 0 {
+			t.Errorf("a configuration without methods:\n%s", b)
+		}
+	}
+}
+
 // goBlocks returns the contents of the ```go fences of a Markdown text.
-func goBlocks(md string) []string {
+func goBlocks(md string) []string { return fenced(md, "go") }
+
+// fenced returns the contents of the fences of a language in a Markdown
+// text.
+func fenced(md, lang string) []string {
 	var blocks []string
+	open := "```" + lang + "\n"
 	for {
-		start := strings.Index(md, "```go\n")
+		start := strings.Index(md, open)
 		if start < 0 {
 			return blocks
 		}
-		md = md[start+len("```go\n"):]
+		md = md[start+len(open):]
 		end := strings.Index(md, "```")
 		if end < 0 {
 			return blocks
@@ -83,13 +117,18 @@ func normalize(s string) string {
 
 // shellCommand says how a command of the README is run, as it is written.
 type shellCommand struct {
-	// here: this test runs it, in the README's order, in a folder that
-	// holds the repository's files (so that what it writes lands there),
-	// and checks that its output holds every string of want.
+	// here: this test runs it, with the README's other "here" commands in
+	// their order in one shell (so that a job started with & can be
+	// signalled by %1), in a folder that holds the repository's files (so
+	// that what it writes lands there), and checks that what the shell
+	// printed from the command on holds every string of want.
 	here bool
 	want []string
 	// fails: its exit status must be non-zero (a gate that says no).
 	fails bool
+	// pause: the shell waits this long after it, as a reader would before
+	// the next command (a program started in the background gets ready).
+	pause time.Duration
 	// ci: .ci/run holds the line as written.
 	ci bool
 }
@@ -104,6 +143,14 @@ var shellCommands = map[string]shellCommand{
 		here: true, want: []string{" tier\n", " sku\n", " grpc-message\n"},
 	},
 	"go test ./...                                     # all tests": {ci: true},
+	// Runtime control: the reload example, signalled as the README says.
+	"go build -o .bin/reload ./examples/reload": {here: true},
+	".bin/reload -config examples/reload/pricing.json -every 1s &   # says every second what was compared": {
+		here: true, pause: 3 * time.Second, want: []string{"started with examples/reload/pricing.json", "compared in the last 1s: Quote"},
+	},
+	"kill -HUP %1   # after an edit of the file: it is read again": {
+		here: true, pause: 2 * time.Second, want: []string{"configuration reloaded: "},
+	},
 	// The parallelrun command, on the quick start's reports: the demo's
 	// candidate is not ready, and the fixed one fixes every mismatch.
 	"go run ./cmd/parallelrun summary reports.jsonl   # exit status 1: not ready, and why": {
@@ -153,8 +200,8 @@ func TestReadmeShellCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := mirror(t, root)
 	seen := map[string]bool{}
+	var here []readme.Command
 	for _, c := range readme.Commands(md) {
 		seen[c.Line] = true
 		how, ok := shellCommands[c.Line]
@@ -166,17 +213,7 @@ func TestReadmeShellCommands(t *testing.T) {
 				t.Errorf("README.md:%d: .ci/run does not run %q as written", c.Number, c.Line)
 			}
 		case how.here:
-			line := strings.Replace(c.Line, "-fuzztime 10m", "-fuzztime 3s", 1)
-			out, err := runShell(t, dir, line)
-			if (err != nil) != how.fails {
-				t.Errorf("README.md:%d: %s: %v\n%s", c.Number, c.Line, err, out)
-				continue
-			}
-			for _, w := range how.want {
-				if !strings.Contains(out, w) {
-					t.Errorf("README.md:%d: %s: the output lacks %q:\n%s", c.Number, c.Line, w, out)
-				}
-			}
+			here = append(here, c)
 		}
 	}
 	for line := range shellCommands {
@@ -184,6 +221,79 @@ func TestReadmeShellCommands(t *testing.T) {
 			t.Errorf("shellCommands has %q, which the README no longer has", line)
 		}
 	}
+
+	out, status := runScript(t, mirror(t, root), here)
+	for i, c := range here {
+		how := shellCommands[c.Line]
+		if status[i] < 0 {
+			t.Errorf("README.md:%d: %s did not end:\n%s", c.Number, c.Line, out[i])
+			continue
+		}
+		if (status[i] != 0) != how.fails {
+			t.Errorf("README.md:%d: %s: exit status %d\n%s", c.Number, c.Line, status[i], out[i])
+			continue
+		}
+		for _, w := range how.want {
+			if !strings.Contains(out[i], w) {
+				t.Errorf("README.md:%d: %s: the output lacks %q:\n%s", c.Number, c.Line, w, out[i])
+			}
+		}
+	}
+}
+
+// runScript runs the commands in order in one bash, in dir, and returns
+// for each what the shell printed from its start to the end of the
+// script (a job in the background goes on printing), and its exit status
+// (-1 when it did not end). The shell runs in a process group of its own,
+// killed at the end with all it started.
+func runScript(t *testing.T, dir string, cmds []readme.Command) (out []string, status []int) {
+	t.Helper()
+	var script strings.Builder
+	script.WriteString("set -o pipefail\n")
+	for i, c := range cmds {
+		line := strings.Replace(c.Line, "-fuzztime 10m", "-fuzztime 3s", 1)
+		fmt.Fprintf(&script, "echo '@@@ %d start'\n%s\necho \"@@@ %d end $?\"\n", i, line, i)
+		if p := shellCommands[c.Line].pause; p > 0 {
+			fmt.Fprintf(&script, "sleep %g\n", p.Seconds())
+		}
+	}
+	// A file, not a pipe: jobs left in the background hold their output
+	// open, and the test must not wait for them.
+	f, err := os.Create(filepath.Join(t.TempDir(), "transcript"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bash", "-c", script.String())
+	cmd.Dir, cmd.Stdout, cmd.Stderr = dir, f, f
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	b, err := os.ReadFile(f.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(b)
+	for i := range cmds {
+		status = append(status, -1)
+		out = append(out, "")
+		start := strings.Index(text, fmt.Sprintf("@@@ %d start\n", i))
+		if start < 0 {
+			continue
+		}
+		out[i] = text[start:]
+		end := fmt.Sprintf("@@@ %d end ", i)
+		if j := strings.Index(out[i], end); j >= 0 {
+			_, _ = fmt.Sscanf(out[i][j+len(end):], "%d", &status[i])
+		}
+	}
+	return out, status
 }
 
 // uncommented is a command without its trailing comment.
@@ -212,18 +322,4 @@ func mirror(t *testing.T, root string) string {
 		}
 	}
 	return dir
-}
-
-// runShell runs one command line with bash in dir and returns what it
-// printed.
-func runShell(t *testing.T, dir, line string) (string, error) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "bash", "-o", "pipefail", "-c", line)
-	cmd.Dir = dir
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	return out.String(), err
 }

@@ -18,7 +18,8 @@ import (
 // mirrored after all must be aborted). A call that admit lets through has
 // not yet taken its place in flight: see enter.
 func (p *ParallelRun) admit(ctx context.Context, method string, mode callMode) (*methodEntry, bool) {
-	e := p.methods.lookup(method)
+	t := p.methods.Load()
+	e := t.lookup(method)
 	attrs := p.tel.other
 	if e != nil {
 		attrs = e.attrs
@@ -35,7 +36,7 @@ func (p *ParallelRun) admit(ctx context.Context, method string, mode callMode) (
 		p.tel.skip(ctx, attrs, ReasonUnconfigured)
 		return nil, false
 	case e == nil:
-		e = p.methods.entry(method, p.methods.forced)
+		e = t.entry(method, t.forced)
 	case e.cfg.disabled:
 		// Even when forced: Disabled is how writes are kept from being
 		// duplicated.

@@ -20,10 +20,35 @@
 // must be set: 1 mirrors every call), the candidate's timeout, the comparison
 // options and whether status messages are compared; the most specific
 // pattern wins. Disabled turns a method off, and nothing overrides it.
-// [Skip] and [Force] decide per call. When a configured service is in the
+// [Skip] and [Force] decide per call; the kill switch (see Runtime
+// control) stops even Force. When a configured service is in the
 // protobuf registry (generated code registers it), [New] checks the method
 // names and the comparison options against it, so that a typo is an error
 // rather than a method silently not mirrored, or a write silently mirrored.
+//
+// # Runtime control
+//
+// The method configuration can change while the program runs, without a
+// redeploy. [ParallelRun.SetMethods] replaces all the rules at once,
+// checked as [New] checks them (on error nothing changes): calls that
+// start after it use the new rules, calls in flight finish under the
+// rules they started with, and the call path takes no lock for it. What a
+// method has learnt is carried over unless the change makes it wrong:
+// its noise evidence is dropped when its comparison options or noise
+// probes change, since differences counted under other options are no
+// evidence; its mismatch signatures are kept; its candidate breaker is
+// kept unless its timeout changes. [ParallelRun.SetDisabled] is the kill
+// switch: nothing is mirrored or probed, not even with [Force], and a call
+// costs one atomic load more; the gauge parallelrun.mirroring.enabled says
+// so.
+//
+// A configuration file is the JSON form of parallelrunv1.Config
+// (proto/parallelrun/v1/config.proto). [ReadConfig] and [ParseConfig] read
+// and check it, with errors that name the file, the line and the key path
+// ([ConfigError]); [MethodRules] turns it into rules, given the program's
+// connections by name for noise probes; [WithConfig] starts a parallel run
+// with it, and [ParallelRun.ApplyConfig] puts a new one in force, all or
+// nothing. examples/reload reloads its file on SIGHUP.
 //
 // # Outcomes
 //

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -379,6 +382,146 @@ func ExampleNoiseConfig() {
 	// Output:
 	// last call: match with noise at quote.quote_id
 	// quote.quote_id noise: true
+}
+
+// A parallel run's rules replaced while it runs: calls that start after
+// SetMethods are compared under the new rules.
+func ExampleParallelRun_SetMethods() {
+	dialLegacy, stopLegacy := start(&pricing{units: 10})
+	defer stopLegacy()
+	dialCandidate, stopCandidate := start(&pricing{units: 11})
+	defer stopCandidate()
+	reports := sink.NewMemory()
+	pr, err := interceptor.New(dialCandidate(), interceptor.WithSink(reports),
+		interceptor.WithMethod("/parallelrun.difftest.v1.QuoteService/GetQuote", interceptor.MethodConfig{SampleRate: 1}))
+	if err != nil {
+		panic(err)
+	}
+	client := pb.NewQuoteServiceClient(dialLegacy(pr.DialOptions()...))
+	call := func() {
+		if _, err := client.GetQuote(context.Background(), &pb.GetQuoteRequest{Skus: []string{"A1"}}); err != nil {
+			panic(err)
+		}
+	}
+	call()
+
+	// The quote ID differs on every call: from now on it is not compared.
+	err = pr.SetMethods(interceptor.MethodRule{
+		Pattern: "/parallelrun.difftest.v1.QuoteService/GetQuote",
+		Config: interceptor.MethodConfig{
+			SampleRate: 1,
+			Diff:       []protodiff.Option{protodiff.WithIgnoredPaths("quote.quote_id")},
+		},
+	})
+	if err != nil {
+		panic(err)
+	}
+	call()
+
+	if err := pr.Close(context.Background()); err != nil {
+		panic(err)
+	}
+	for _, r := range reports.Reports() {
+		var fields []string
+		for _, d := range r.GetDifferences() {
+			fields = append(fields, d.GetField())
+		}
+		fmt.Println(strings.Join(fields, " "))
+	}
+	// Output:
+	// quote.quote_id quote.items.price.units
+	// quote.items.price.units
+}
+
+// The kill switch stops all mirroring at once; the configuration stays
+// for when it is cleared.
+func ExampleParallelRun_SetDisabled() {
+	dialCandidate, stopCandidate := start(&pricing{units: 11})
+	defer stopCandidate()
+	pr, err := interceptor.New(dialCandidate(), interceptor.WithMethod("*", interceptor.MethodConfig{SampleRate: 1}))
+	if err != nil {
+		panic(err)
+	}
+	defer pr.Close(context.Background())
+
+	pr.SetDisabled(true)
+	fmt.Println(pr.Disabled(), len(pr.Methods()))
+	pr.SetDisabled(false)
+	fmt.Println(pr.Disabled())
+	// Output:
+	// true 1
+	// false
+}
+
+// A configuration file with a mistake: the error says where.
+func ExampleParseConfig() {
+	_, err := interceptor.ParseConfig("quote.json", []byte(`{
+  "methods": [{
+    "pattern": "/parallelrun.difftest.v1.QuoteService/GetQuote",
+    "sampleRate": 1,
+    "diff": {"ignoredPaths": ["quote.quote_idd"]}
+  }]
+}`))
+	fmt.Println(err)
+	// Output:
+	// interceptor: quote.json:5: methods[0].diff.ignoredPaths[0]: "quote.quote_idd": parallelrun.difftest.v1.GetQuoteResponse: no field "quote_idd" in parallelrun.difftest.v1.Quote
+}
+
+// A configuration file read again and put in force, as a program does on
+// SIGHUP (examples/reload does). A file that does not validate leaves the
+// configuration in force as it was.
+func ExampleParallelRun_ApplyConfig() {
+	dir, err := os.MkdirTemp("", "parallelrun")
+	if err != nil {
+		panic(err)
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "quote.json")
+	dialCandidate, stopCandidate := start(&pricing{units: 11})
+	defer stopCandidate()
+	dialSecondary, stopSecondary := start(&pricing{units: 10})
+	defer stopSecondary()
+	// The connections a configuration may name as noise.secondary.
+	conns := map[string]grpc.ClientConnInterface{"quotes-b": dialSecondary()}
+	pr, err := interceptor.New(dialCandidate())
+	if err != nil {
+		panic(err)
+	}
+	defer pr.Close(context.Background())
+
+	// The program's logger; here, one that leaves the temporary
+	// directory out.
+	logf := func(format string, args ...any) {
+		fmt.Println(strings.ReplaceAll(fmt.Sprintf(format, args...), dir+string(filepath.Separator), ""))
+	}
+
+	reload := func() {
+		cfg, err := interceptor.ReadConfig(path)
+		if err == nil {
+			err = pr.ApplyConfig(cfg, conns)
+		}
+		if err != nil {
+			logf("configuration not reloaded, the old one stays: %v", err)
+			return
+		}
+		logf("configuration reloaded: %d rules, disabled: %v", len(pr.Methods()), pr.Disabled())
+	}
+
+	for _, file := range []string{
+		`{"methods": [{"pattern": "/parallelrun.difftest.v1.QuoteService/*", "sampleRate": 0.5}]}`,
+		`{"methods": [{"pattern": "/parallelrun.difftest.v1.QuoteService/GetQuote", "sampleRate": 1,
+		  "noise": {"probeRate": 0.1, "secondary": "quotes-c"}}]}`,
+		`{"disabled": true, "methods": [{"pattern": "/parallelrun.difftest.v1.QuoteService/*", "sampleRate": 0.5}]}`,
+	} {
+		if err := os.WriteFile(path, []byte(file), 0o600); err != nil {
+			panic(err)
+		}
+		reload()
+	}
+	// Output:
+	// configuration reloaded: 1 rules, disabled: false
+	// configuration not reloaded, the old one stays: interceptor: ApplyConfig: quote.json:2: methods[0].noise.secondary: no connection named "quotes-c"; the program has quotes-b
+	// configuration reloaded: 1 rules, disabled: true
 }
 
 func ExampleParallelRun_Status() {

@@ -76,6 +76,9 @@ type methodTable struct {
 
 	cache  sync.Map // full method -> *methodEntry, for service and "*" matches
 	cached atomic.Int64
+
+	// rules are the rules the table was built from, for Methods.
+	rules []MethodRule
 }
 
 // lookup returns the method's entry, or nil when no pattern matches it.
@@ -83,17 +86,21 @@ func (t *methodTable) lookup(method string) *methodEntry {
 	if e, ok := t.exact[method]; ok {
 		return e
 	}
-	var cfg *methodConfig
+	if cfg := t.match(method); cfg != nil {
+		return t.entry(method, cfg)
+	}
+	return nil
+}
+
+// match returns the configuration of a method that no exact pattern
+// names: its service's, or that of "*"; nil when none.
+func (t *methodTable) match(method string) *methodConfig {
 	if i := strings.LastIndexByte(method, '/'); i > 0 {
-		cfg = t.service[method[:i+1]]
+		if cfg := t.service[method[:i+1]]; cfg != nil {
+			return cfg
+		}
 	}
-	if cfg == nil {
-		cfg = t.all
-	}
-	if cfg == nil {
-		return nil
-	}
-	return t.entry(method, cfg)
+	return t.all
 }
 
 // entry returns a cached entry, or builds one and caches it while the
@@ -210,57 +217,63 @@ func methodNames(sd protoreflect.ServiceDescriptor) string {
 	return strings.Join(names, ", ")
 }
 
-// newMethodTable compiles the patterns and checks them against the
+// newMethodTable compiles the rules and checks them against the
 // registry: a method that does not exist in a registered service, or Diff
 // options that name what its reply type does not have, are errors; a
-// service that is not registered is said once to warn.
-func newMethodTable(rules []methodRule, other *methodAttrs, newBreaker func() *breaker, rule noiseRule, warn func(error)) (*methodTable, error) {
-	forced, err := compileMethod(MethodConfig{SampleRate: 1})
-	if err != nil {
-		return nil, err
+// service that is not registered is said once to warn. where names the
+// caller in errors: WithMethod or SetMethods.
+func newMethodTable(rules []MethodRule, where string, other *methodAttrs, newBreaker func() *breaker, rule noiseRule, warn func(error)) (*methodTable, error) {
+	forced, rerr := compileMethod(MethodConfig{SampleRate: 1})
+	if rerr != nil {
+		return nil, rerr
 	}
-	t := &methodTable{exact: map[string]*methodEntry{}, service: map[string]*methodConfig{}, forced: forced, other: other, newBreaker: newBreaker, noiseRule: rule}
+	t := &methodTable{exact: map[string]*methodEntry{}, service: map[string]*methodConfig{}, forced: forced, other: other,
+		newBreaker: newBreaker, noiseRule: rule, rules: cloneRules(rules)}
 	type servicePattern struct {
+		index        int
 		pattern, svc string
 		cfg          *methodConfig
 	}
 	var services []servicePattern
 	seen := map[string]bool{}
-	for _, r := range rules {
-		fail := func(err error) error { return fmt.Errorf("interceptor: WithMethod %q: %w", r.pattern, err) }
-		kind, key, err := parsePattern(r.pattern)
-		if err != nil {
-			return nil, fail(err)
+	for i, r := range rules {
+		fail := func(e *ruleError) error {
+			e.where, e.index, e.pattern = where, i, r.Pattern
+			return e
 		}
-		c, err := compileMethod(r.config)
+		kind, key, err := parsePattern(r.Pattern)
 		if err != nil {
-			return nil, fail(err)
+			return nil, fail(&ruleError{err: err})
+		}
+		c, rerr := compileMethod(r.Config)
+		if rerr != nil {
+			return nil, fail(rerr)
 		}
 		if seen[key] {
-			return nil, fail(errors.New("pattern given twice"))
+			return nil, fail(&ruleError{err: errors.New("pattern given twice")})
 		}
 		seen[key] = true
 		switch kind {
 		case patternAll:
 			t.all = c
 		case patternService:
-			services = append(services, servicePattern{r.pattern, strings.Trim(key, "/"), c})
+			services = append(services, servicePattern{i, r.Pattern, strings.Trim(key, "/"), c})
 		default:
 			md, err := findMethod(key)
 			switch {
 			case errors.Is(err, errNotRegistered):
-				warn(fail(fmt.Errorf("%w: neither the method nor its Diff options can be checked", err)))
+				warn(fail(&ruleError{err: fmt.Errorf("%w: neither the method nor its Diff options can be checked", err)}))
 			case err != nil:
-				return nil, fail(err)
+				return nil, fail(&ruleError{err: err})
 			default:
 				if err := c.differ.Check(md.Output()); err != nil {
-					return nil, fail(fmt.Errorf("field Diff: %w", err))
+					return nil, fail(&ruleError{field: "Diff", checks: checkErrors(err), err: err})
 				}
 				if c.noise.ProbeRate > 0 && (md.IsStreamingClient() || md.IsStreamingServer()) {
-					return nil, fail(fmt.Errorf("field Noise: %s is a streaming method: noise probes are made for unary methods", key))
+					return nil, fail(&ruleError{field: "Noise", err: fmt.Errorf("%s is a streaming method: noise probes are made for unary methods", key)})
 				}
 				if c.noise.ProbeRate > 0 && !c.noise.AllowWrites && !sideEffectFree(md) {
-					return nil, fail(fmt.Errorf("field Noise: %s is not declared free of side effects (idempotency_level = NO_SIDE_EFFECTS), and a noise probe calls the legacy service a second time: set AllowWrites to probe it all the same", key))
+					return nil, fail(&ruleError{field: "Noise", err: fmt.Errorf("%s is not declared free of side effects (idempotency_level = NO_SIDE_EFFECTS), and a noise probe calls the legacy service a second time: set AllowWrites to probe it all the same", key)})
 				}
 			}
 			t.exact[key] = t.newEntry(key, c, md)
@@ -268,17 +281,21 @@ func newMethodTable(rules []methodRule, other *methodAttrs, newBreaker func() *b
 	}
 	// Service patterns come after exact ones, which win.
 	for _, sp := range services {
+		fail := func(e *ruleError) error {
+			e.where, e.index, e.pattern = where, sp.index, sp.pattern
+			return e
+		}
 		sd, err := findService(sp.svc)
 		switch {
 		case errors.Is(err, errNotRegistered):
-			warn(fmt.Errorf("interceptor: WithMethod %q: %w: its Diff options cannot be checked", sp.pattern, err))
+			warn(fail(&ruleError{err: fmt.Errorf("%w: its Diff options cannot be checked", err)}))
 			t.service["/"+sp.svc+"/"] = sp.cfg
 			continue
 		case err != nil:
-			return nil, fmt.Errorf("interceptor: WithMethod %q: %w", sp.pattern, err)
+			return nil, fail(&ruleError{err: err})
 		}
-		if err := checkService(sd, sp.cfg.differ); err != nil {
-			return nil, fmt.Errorf("interceptor: WithMethod %q: field Diff: %w", sp.pattern, err)
+		if checks, err := checkService(sd, sp.cfg.differ); err != nil {
+			return nil, fail(&ruleError{field: "Diff", checks: checks, service: sd.FullName(), err: err})
 		}
 		for i := range sd.Methods().Len() {
 			md := sd.Methods().Get(i)
@@ -291,10 +308,37 @@ func newMethodTable(rules []methodRule, other *methodAttrs, newBreaker func() *b
 	return t, nil
 }
 
+// A ruleError is a rule that does not validate: which rule and, when the
+// fault is in one field of its MethodConfig, which field and element, so
+// that a configuration file can say which key of which method it was.
+type ruleError struct {
+	where   string // WithMethod or SetMethods
+	index   int    // the rule's
+	pattern string
+	field   string // "SampleRate", "Noise.ProbeRate", ...; "" for the pattern
+	elem    int    // for a list field, 1 + the index of the element at fault
+	// checks are the Diff values that do not fit the reply type (of any
+	// method of service, for a service pattern), for field Diff.
+	checks  []*protodiff.CheckError
+	service protoreflect.FullName
+	err     error
+}
+
+func (e *ruleError) Error() string {
+	if e.field == "" {
+		return fmt.Sprintf("interceptor: %s %q: %v", e.where, e.pattern, e.err)
+	}
+	return fmt.Sprintf("interceptor: %s %q: field %s: %v", e.where, e.pattern, e.field, e.err)
+}
+
+func (e *ruleError) Unwrap() error { return e.err }
+
 // checkService checks a service pattern's Diff options: each option value
 // must fit the reply type of at least one of the service's methods, since
 // a rule for a whole service may well concern some of its replies only.
-func checkService(sd protoreflect.ServiceDescriptor, d *protodiff.Differ) error {
+// It returns the values that fit none, as checked against the first
+// method's reply, and an error that says so.
+func checkService(sd protoreflect.ServiceDescriptor, d *protodiff.Differ) ([]*protodiff.CheckError, error) {
 	type key struct{ option, value string }
 	failures := map[key]int{}
 	var first []*protodiff.CheckError
@@ -308,13 +352,15 @@ func checkService(sd protoreflect.ServiceDescriptor, d *protodiff.Differ) error 
 			failures[k]++
 		}
 	}
+	var checks []*protodiff.CheckError
 	var errs []error
 	for _, ce := range first {
 		if failures[key{ce.Option, ce.Value}] == n {
+			checks = append(checks, ce)
 			errs = append(errs, fmt.Errorf("%w (nor the reply of any other method of %s)", ce, sd.FullName()))
 		}
 	}
-	return errors.Join(errs...)
+	return checks, errors.Join(errs...)
 }
 
 // checkErrors lists the CheckErrors that protodiff's Check joined.
@@ -368,36 +414,41 @@ func parsePattern(pattern string) (patternKind, string, error) {
 	return patternMethod, "/" + svc + "/" + method, nil
 }
 
-func compileMethod(mc MethodConfig) (*methodConfig, error) {
+// compileMethod checks a MethodConfig and compiles it. Its error names
+// the field at fault.
+func compileMethod(mc MethodConfig) (*methodConfig, *ruleError) {
+	bad := func(field string, err error) (*methodConfig, *ruleError) {
+		return nil, &ruleError{field: field, err: err}
+	}
 	switch {
 	case math.IsNaN(mc.SampleRate) || mc.SampleRate < 0 || mc.SampleRate > 1:
-		return nil, fmt.Errorf("field SampleRate: %v is not in (0, 1]", mc.SampleRate)
+		return bad("SampleRate", fmt.Errorf("%v is not in (0, 1]", mc.SampleRate))
 	case mc.SampleRate == 0 && !mc.Disabled:
-		return nil, errors.New("field SampleRate: not set: 1 mirrors every call, 0.1 one in ten; to mirror none, set Disabled")
+		return bad("SampleRate", errors.New("not set: 1 mirrors every call, 0.1 one in ten; to mirror none, set Disabled"))
 	case mc.Timeout < 0:
-		return nil, fmt.Errorf("field Timeout: %v is negative", mc.Timeout)
+		return bad("Timeout", fmt.Errorf("%v is negative", mc.Timeout))
 	case mc.MaxStreamMessages < 0:
-		return nil, fmt.Errorf("field MaxStreamMessages: %d is negative", mc.MaxStreamMessages)
+		return bad("MaxStreamMessages", fmt.Errorf("%d is negative", mc.MaxStreamMessages))
 	case mc.MaxStreamBytes < 0:
-		return nil, fmt.Errorf("field MaxStreamBytes: %d is negative", mc.MaxStreamBytes)
+		return bad("MaxStreamBytes", fmt.Errorf("%d is negative", mc.MaxStreamBytes))
 	case math.IsNaN(mc.Noise.ProbeRate) || mc.Noise.ProbeRate < 0 || mc.Noise.ProbeRate > 1:
-		return nil, fmt.Errorf("field Noise.ProbeRate: %v is not in [0, 1]", mc.Noise.ProbeRate)
+		return bad("Noise.ProbeRate", fmt.Errorf("%v is not in [0, 1]", mc.Noise.ProbeRate))
 	case mc.Noise.Timeout < 0:
-		return nil, fmt.Errorf("field Noise.Timeout: %v is negative", mc.Noise.Timeout)
+		return bad("Noise.Timeout", fmt.Errorf("%v is negative", mc.Noise.Timeout))
 	case mc.Noise.Secondary != nil && isNil(mc.Noise.Secondary):
-		return nil, fmt.Errorf("field Noise.Secondary: a nil %T", mc.Noise.Secondary)
+		return bad("Noise.Secondary", fmt.Errorf("a nil %T", mc.Noise.Secondary))
 	}
 	d, err := protodiff.New(mc.Diff...)
 	if err != nil {
-		return nil, fmt.Errorf("field Diff: %w", err)
+		return bad("Diff", err)
 	}
-	ignored, err := headerKeys("IgnoredHeaders", mc.IgnoredHeaders)
-	if err != nil {
-		return nil, err
+	ignored, rerr := headerKeys("IgnoredHeaders", mc.IgnoredHeaders)
+	if rerr != nil {
+		return nil, rerr
 	}
-	redacted, err := headerKeys("RedactedHeaders", append(mc.RedactedHeaders, alwaysRedacted...))
-	if err != nil {
-		return nil, err
+	redacted, rerr := headerKeys("RedactedHeaders", append(mc.RedactedHeaders[:len(mc.RedactedHeaders):len(mc.RedactedHeaders)], alwaysRedacted...))
+	if rerr != nil {
+		return nil, rerr
 	}
 	return &methodConfig{
 		noise:          mc.Noise,
@@ -417,11 +468,11 @@ func compileMethod(mc MethodConfig) (*methodConfig, error) {
 
 // headerKeys checks header keys as gRPC metadata has them: lower case
 // letters, digits, '-', '_' and '.'.
-func headerKeys(field string, keys []string) (map[string]bool, error) {
+func headerKeys(field string, keys []string) (map[string]bool, *ruleError) {
 	set := make(map[string]bool, len(keys))
-	for _, k := range keys {
+	for i, k := range keys {
 		if k == "" || strings.Trim(k, "abcdefghijklmnopqrstuvwxyz0123456789-_.") != "" {
-			return nil, fmt.Errorf("field %s: %q is not a header key (lower case letters, digits, '-', '_', '.')", field, k)
+			return nil, &ruleError{field: field, elem: i + 1, err: fmt.Errorf("%q is not a header key (lower case letters, digits, '-', '_', '.')", k)}
 		}
 		set[k] = true
 	}

@@ -42,9 +42,9 @@ func TestMethodEntriesAreBounded(t *testing.T) {
 				}
 			}
 			entries := int64(0)
-			p.methods.cache.Range(func(any, any) bool { entries++; return true })
-			if entries > tc.max || p.methods.cached.Load() != entries {
-				t.Errorf("%d entries cached (counted %d), want at most %d", entries, p.methods.cached.Load(), tc.max)
+			p.methods.Load().cache.Range(func(any, any) bool { entries++; return true })
+			if entries > tc.max || p.methods.Load().cached.Load() != entries {
+				t.Errorf("%d entries cached (counted %d), want at most %d", entries, p.methods.Load().cached.Load(), tc.max)
 			}
 		})
 	}

@@ -57,20 +57,29 @@ func (r noiseRule) noise(compared, candDiffs, probes, noiseDiffs int64) bool {
 
 // signals is what the parallel run learns of one method's differences:
 // per index-free field, how often the candidate differed from the legacy
-// service and how often the legacy service differed from itself, and per
-// signature how often each distinct problem occurred.
+// service and how often the legacy service differed from itself (the
+// noise evidence), and per signature how often each distinct problem
+// occurred. The evidence holds only under the comparison options it was
+// gathered with; the signatures are what happened, and outlive them (see
+// carry).
 type signals struct {
 	rule noiseRule
 	// reply is the method's reply type, to find values that are one
 	// though protobuf spells them in several fields; nil if unknown.
 	reply protoreflect.MessageDescriptor
+	sigs  *signatures
 
-	mu         sync.Mutex
-	compared   int64 // calls whose replies (or statuses) were compared
-	probes     int64 // noise probes compared
-	fields     map[string]*fieldCounts
-	signatures map[string]*signature
-	units      map[string]int // field -> segments of its unit (see unitOf)
+	mu       sync.Mutex
+	compared int64 // calls whose replies (or statuses) were compared
+	probes   int64 // noise probes compared
+	fields   map[string]*fieldCounts
+	units    map[string]int // field -> segments of its unit (see unitOf)
+}
+
+// signatures counts a method's mismatches by signature.
+type signatures struct {
+	mu sync.Mutex
+	m  map[string]*signature
 }
 
 type fieldCounts struct {
@@ -88,7 +97,20 @@ type signature struct {
 }
 
 func newSignals(rule noiseRule, reply protoreflect.MessageDescriptor) *signals {
-	return &signals{rule: rule, reply: reply, fields: map[string]*fieldCounts{}, signatures: map[string]*signature{}, units: map[string]int{}}
+	return &signals{rule: rule, reply: reply, sigs: &signatures{m: map[string]*signature{}}, fields: map[string]*fieldCounts{}, units: map[string]int{}}
+}
+
+// carry returns the signals of a method whose configuration is replaced:
+// the same, when the evidence still holds; otherwise new ones, with no
+// evidence, that go on counting the same signatures. Calls that started
+// before go on with the old signals, whose evidence then goes nowhere.
+func (s *signals) carry(evidenceHolds bool) *signals {
+	if evidenceHolds {
+		return s
+	}
+	n := newSignals(s.rule, s.reply)
+	n.sigs = s.sigs
+	return n
 }
 
 // field returns a field's counts, within the bound.
@@ -251,17 +273,18 @@ func signatureOf(diffs []protodiff.Difference, legacyCode, candCode string) (id,
 // signature's ID (OtherMethod past the bound).
 func (s *signals) mismatch(diffs []protodiff.Difference, legacyCode, candCode, traceID string) string {
 	id, key, fieldKinds := signatureOf(diffs, legacyCode, candCode)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sig := s.signatures[id]
+	ss := s.sigs
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	sig := ss.m[id]
 	if sig == nil {
-		if len(s.signatures) >= maxSignaturesPerMethod {
+		if len(ss.m) >= maxSignaturesPerMethod {
 			id, key, fieldKinds = OtherMethod, OtherMethod, nil
-			sig = s.signatures[id]
+			sig = ss.m[id]
 		}
 		if sig == nil {
 			sig = &signature{id: id, key: key, legacy: legacyCode, candidate: candCode, fieldKinds: fieldKinds}
-			s.signatures[id] = sig
+			ss.m[id] = sig
 		}
 	}
 	sig.count++
@@ -278,11 +301,15 @@ type MethodSignals struct {
 	Method string
 	// Compared counts the calls whose answers were compared (both sides
 	// answered: matches and mismatches), Probes the noise probes compared.
+	// They and Fields are the noise evidence: they count from the last
+	// time the method's comparison options or noise probes changed (see
+	// [ParallelRun.SetMethods]).
 	Compared, Probes int64
 	// Fields are the index-free fields that differed at least once, most
 	// often differing first.
 	Fields []FieldSignal
-	// Signatures are the distinct problems found, most frequent first.
+	// Signatures are the distinct problems found, most frequent first,
+	// since the method was first configured.
 	Signatures []Signature
 }
 
@@ -319,16 +346,18 @@ type Signature struct {
 // snapshot copies the signals out, sorted.
 func (s *signals) snapshot(method string) MethodSignals {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	ms := MethodSignals{Method: method, Compared: s.compared, Probes: s.probes}
 	for name, fc := range s.fields {
 		ms.Fields = append(ms.Fields, FieldSignal{Field: name, CandidateDiffs: fc.cand, NoiseDiffs: fc.noise,
 			Noise: s.rule.noise(s.compared, fc.cand, s.probes, fc.noise)})
 	}
+	s.mu.Unlock()
 	slices.SortFunc(ms.Fields, func(a, b FieldSignal) int {
 		return cmp.Or(cmp.Compare(b.CandidateDiffs, a.CandidateDiffs), cmp.Compare(a.Field, b.Field))
 	})
-	for _, sig := range s.signatures {
+	s.sigs.mu.Lock()
+	defer s.sigs.mu.Unlock()
+	for _, sig := range s.sigs.m {
 		ms.Signatures = append(ms.Signatures, Signature{ID: sig.id, FieldKinds: slices.Clone(sig.fieldKinds),
 			LegacyStatus: sig.legacy, CandidateStatus: sig.candidate, Count: sig.count, Examples: slices.Clone(sig.examples)})
 	}

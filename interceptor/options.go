@@ -146,13 +146,9 @@ type NoiseConfig struct {
 // Option configures a [ParallelRun].
 type Option func(*options)
 
-type methodRule struct {
-	pattern string
-	config  MethodConfig
-}
-
 type options struct {
-	methods         []methodRule
+	methods         []MethodRule
+	configs         []fileConfig // WithConfig's
 	sinks           []sink.Sink
 	tracerProvider  trace.TracerProvider
 	meterProvider   metric.MeterProvider
@@ -184,7 +180,7 @@ type options struct {
 // paths and fields of its reply type; a service that is not registered is
 // accepted, and said once to the error handler.
 func WithMethod(pattern string, config MethodConfig) Option {
-	return func(o *options) { o.methods = append(o.methods, methodRule{pattern, config}) }
+	return func(o *options) { o.methods = append(o.methods, MethodRule{pattern, config}) }
 }
 
 // WithSink adds a sink that receives a report for every compared call.

@@ -28,8 +28,17 @@ import (
 // [ParallelRun.DialOptions] (or the interceptors in a chain), and
 // [ParallelRun.Close] it when the client is done.
 type ParallelRun struct {
-	candidate       grpc.ClientConnInterface
-	methods         *methodTable
+	candidate grpc.ClientConnInterface
+	// methods is replaced whole by SetMethods: a call reads it once, and
+	// keeps the entry it found to its end.
+	methods  atomic.Pointer[methodTable]
+	disabled atomic.Bool // the kill switch
+	// setMu orders replacements of the method table, so that each carries
+	// the state of the one it replaces.
+	setMu      sync.Mutex
+	newBreaker func() *breaker
+	noiseRule  noiseRule
+
 	tel             *telemetry
 	adm             *admission
 	rewriteMD       func(context.Context, metadata.MD) metadata.MD
@@ -124,22 +133,39 @@ func New(candidate grpc.ClientConnInterface, opts ...Option) (*ParallelRun, erro
 	if err != nil {
 		return nil, fmt.Errorf("interceptor: WithReadiness: %w", err)
 	}
+	rules, disabled := o.methods, false
+	for _, fc := range o.configs {
+		more, err := methodRules(fc.cfg, fc.conns)
+		if err != nil {
+			return nil, fmt.Errorf("interceptor: WithConfig: %w", err)
+		}
+		rules = append(rules, more...)
+		disabled = disabled || fc.cfg.GetDisabled()
+		if run, perPattern, _ := readinessPolicies(fc.cfg); run != nil || perPattern != nil {
+			// Checked by methodRules above.
+			if err := tracker.SetPolicy(run, perPattern); err != nil {
+				return nil, fmt.Errorf("interceptor: WithConfig: %w", err)
+			}
+		}
+	}
 	tel, err := newTelemetry(o.tracerProvider, o.meterProvider)
 	if err != nil {
 		return nil, fmt.Errorf("interceptor: telemetry: %w", err)
 	}
-	methods, err := newMethodTable(o.methods, tel.other, func() *breaker {
+	newBreakerFunc := func() *breaker {
 		if o.breakerFailures == 0 {
 			return nil
 		}
 		return newBreaker(o.breakerFailures, o.breakerBackoff)
-	}, o.noiseRule, o.errorHandler)
+	}
+	methods, err := newMethodTable(rules, "WithMethod", tel.other, newBreakerFunc, o.noiseRule, o.errorHandler)
 	if err != nil {
 		return nil, err
 	}
 	p := &ParallelRun{
 		candidate:       candidate,
-		methods:         methods,
+		newBreaker:      newBreakerFunc,
+		noiseRule:       o.noiseRule,
 		tel:             tel,
 		adm:             newAdmission(o.maxInFlight, o.memoryBudget),
 		rewriteMD:       o.rewriteMD,
@@ -151,7 +177,9 @@ func New(candidate grpc.ClientConnInterface, opts ...Option) (*ParallelRun, erro
 		errorStatus:     errorStatus,
 		tracker:         tracker,
 	}
-	if p.observed, err = tel.observe(p.adm); err != nil {
+	p.methods.Store(methods)
+	p.disabled.Store(disabled)
+	if p.observed, err = tel.observe(p.adm, &p.disabled); err != nil {
 		return nil, fmt.Errorf("interceptor: telemetry: %w", err)
 	}
 	for i, s := range o.sinks {
@@ -372,14 +400,15 @@ func (d *delivery) flush(ctx context.Context) (err error) {
 func (p *ParallelRun) Signals() []MethodSignals {
 	var out []MethodSignals
 	add := func(e *methodEntry) {
-		if ms := e.signals.snapshot(e.name); ms.Compared > 0 {
+		if ms := e.signals.snapshot(e.name); ms.Compared > 0 || len(ms.Signatures) > 0 {
 			out = append(out, ms)
 		}
 	}
-	for _, e := range p.methods.exact {
+	t := p.methods.Load()
+	for _, e := range t.exact {
 		add(e)
 	}
-	p.methods.cache.Range(func(_, v any) bool {
+	t.cache.Range(func(_, v any) bool {
 		add(v.(*methodEntry))
 		return true
 	})

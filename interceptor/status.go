@@ -13,7 +13,11 @@ import (
 // and whether the candidate is ready to be promoted, with the reasons in
 // plain words ([WithReadiness] sets the policy). Every mirrored call
 // counts, whether or not a sink is set. The message is the caller's own;
-// statuspage.New(p.Status) serves it as a web page and as JSON.
+// statuspage.New(p.Status) serves it as a web page and as JSON. While the
+// kill switch is on ([ParallelRun.SetDisabled]), mirroring_disabled says
+// so.
 func (p *ParallelRun) Status() *parallelrunv1.RunStatus {
-	return p.tracker.Status(time.Now())
+	st := p.tracker.Status(time.Now())
+	st.MirroringDisabled = p.Disabled()
+	return st
 }

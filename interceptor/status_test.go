@@ -95,3 +95,52 @@ func TestWithReadinessChecksThePolicy(t *testing.T) {
 		t.Errorf("New = %v", err)
 	}
 }
+
+func TestStatusSaysMirroringStopped(t *testing.T) {
+	e := newEnv(t, envConfig{legacy: price(10), candidate: price(10), opts: []interceptor.Option{mirrorAll}})
+	e.pr.SetDisabled(true)
+	if !e.pr.Status().GetMirroringDisabled() {
+		t.Error("the kill switch is on and the status does not say so")
+	}
+	e.pr.SetDisabled(false)
+	if e.pr.Status().GetMirroringDisabled() {
+		t.Error("the kill switch is off and the status says it is on")
+	}
+}
+
+// A configuration file's readiness policies replace the policy in force
+// when it is applied, and a bad one is refused with its key and line.
+func TestConfigReadiness(t *testing.T) {
+	e := newEnv(t, envConfig{legacy: price(10), candidate: price(10), opts: []interceptor.Option{mirrorAll}})
+	cfg, err := interceptor.ParseConfig("cfg.json", []byte(`{
+  "methods": [
+    {"pattern": "/parallelrun.difftest.v1.QuoteService/GetQuote", "sampleRate": 1,
+     "readiness": {"minCompared": 2}}
+  ],
+  "readiness": {"minStreakCalls": 3, "minStreakDuration": "0s"}
+}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.pr.ApplyConfig(cfg, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.client.GetQuote(ctxTimeout(t), &pb.GetQuoteRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	e.waitReports(t, 1)
+	p := e.pr.Status().GetMethods()[0].GetReadiness().GetPolicy()
+	if p.GetMinCompared() != 2 || p.GetMinStreakCalls() != 3 || p.GetMinStreakDuration().AsDuration() != 0 || p.GetMaxCandidateErrorRate() != readiness.DefaultPolicy().GetMaxCandidateErrorRate() {
+		t.Errorf("policy in force %v", p)
+	}
+
+	_, err = interceptor.ParseConfig("bad.json", []byte(`{
+  "methods": [{"pattern": "*", "sampleRate": 1}],
+  "readiness": {
+    "maxMismatchRate": 1.5
+  }
+}`))
+	if want := "bad.json:3: readiness: max_mismatch_rate: 1.5 is outside [0, 1]"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("ParseConfig = %v, want %q", err, want)
+	}
+}

@@ -20,7 +20,7 @@ func (p *ParallelRun) StreamClientInterceptor() grpc.StreamClientInterceptor {
 
 func (p *ParallelRun) stream(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
 	mode, opts := takeCallOptions(opts)
-	if mode == modeProbe {
+	if mode == modeProbe || p.disabled.Load() {
 		return streamer(ctx, desc, cc, method, opts...)
 	}
 	s := p.startStream(ctx, desc, method, mode, opts)

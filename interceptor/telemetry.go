@@ -3,6 +3,7 @@ package interceptor
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -170,9 +171,10 @@ func newTelemetry(tp trace.TracerProvider, mp metric.MeterProvider) (*telemetry,
 	return t, nil
 }
 
-// observe reports what the admission holds: calls in flight and bytes of
-// the memory budget in use. It returns the registration, to end at Close.
-func (t *telemetry) observe(a *admission) (metric.Registration, error) {
+// observe reports what the admission holds (calls in flight and bytes of
+// the memory budget in use) and whether the kill switch is off. It returns
+// the registration, to end at Close.
+func (t *telemetry) observe(a *admission, disabled *atomic.Bool) (metric.Registration, error) {
 	inFlight, err := t.meter.Int64ObservableGauge("parallelrun.in_flight",
 		metric.WithDescription("Mirrored calls whose candidate call or comparison is not over."), metric.WithUnit("{call}"))
 	if err != nil {
@@ -183,11 +185,21 @@ func (t *telemetry) observe(a *admission) (metric.Registration, error) {
 	if err != nil {
 		return nil, err
 	}
+	enabled, err := t.meter.Int64ObservableGauge("parallelrun.mirroring.enabled",
+		metric.WithDescription("1 while calls are mirrored as configured, 0 while the kill switch stops all mirroring."), metric.WithUnit("1"))
+	if err != nil {
+		return nil, err
+	}
 	return t.meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		o.ObserveInt64(inFlight, a.inFlight.Load())
 		o.ObserveInt64(memory, a.held.Load())
+		on := int64(1)
+		if disabled.Load() {
+			on = 0
+		}
+		o.ObserveInt64(enabled, on)
 		return nil
-	}, inFlight, memory)
+	}, inFlight, memory, enabled)
 }
 
 // methodName is a gRPC full method name ("/pkg.Service/Method") in

@@ -23,7 +23,7 @@ func (p *ParallelRun) UnaryClientInterceptor() grpc.UnaryClientInterceptor {
 
 func (p *ParallelRun) unary(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 	mode, opts := takeCallOptions(opts)
-	if mode == modeProbe {
+	if mode == modeProbe || p.disabled.Load() {
 		return invoker(ctx, method, req, reply, cc, opts...)
 	}
 	c := p.startUnary(ctx, method, req, reply, cc, mode, opts)
