@@ -4,11 +4,10 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/parallelrun/grpc-parallelrun/internal/termtext"
 )
 
 // jsonOptions are sink.JSONL's, so that what this command prints as JSON
@@ -55,20 +54,6 @@ func percent(r float64) string {
 	return s + "%"
 }
 
-// durationText writes a duration rounded to what a reader needs: 1.5ms,
-// 2h3m0s.
-func durationText(d time.Duration) string {
-	switch {
-	case d >= time.Minute:
-		return d.Round(time.Second).String()
-	case d >= time.Second:
-		return d.Round(time.Millisecond).String()
-	case d >= time.Millisecond:
-		return d.Round(10 * time.Microsecond).String()
-	}
-	return d.Round(time.Microsecond).String()
-}
-
 // bytesText writes a size in bytes for the progress line.
 func bytesText(n int64) string {
 	switch {
@@ -83,36 +68,10 @@ func bytesText(n int64) string {
 }
 
 // clean makes a string from the input safe to print on a terminal and
-// short: control characters, invalid UTF-8 and other unprintable runes
-// are escaped (a report file could hold escape sequences that rewrite the
-// screen), and the result is cut after max runes. Values are printed as
-// the reports hold them, already redacted: this only guards the terminal.
-func clean(s string, max int) string {
-	var b strings.Builder
-	n := 0
-	for i := 0; i < len(s); {
-		if n == max {
-			b.WriteString("…")
-			break
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			fmt.Fprintf(&b, `\x%02x`, s[i])
-		case unicode.IsPrint(r):
-			b.WriteRune(r)
-		case r == '\u00a0':
-			// protobuf's errors put a no-break space at random.
-			b.WriteByte(' ')
-		default:
-			q := strconv.QuoteRune(r)
-			b.WriteString(q[1 : len(q)-1])
-		}
-		i += size
-		n++
-	}
-	return b.String()
-}
+// short: a report file could hold escape sequences that rewrite the
+// screen. Values are printed as the reports hold them, already redacted:
+// this only guards the terminal.
+func clean(s string, max int) string { return termtext.Clean(s, max) }
 
 // Lengths at which printed strings are cut.
 const (

@@ -167,16 +167,17 @@ func TestReplayStatus(t *testing.T) {
 }
 
 func TestReplayLegacyOKCandidateFailed(t *testing.T) {
-	// The interceptor keeps the legacy reply only when both sides
-	// answered: a mismatch where the candidate failed has none to compare
-	// a fixed candidate's reply with.
+	// The interceptor keeps the legacy reply of a mismatch of statuses
+	// too: a candidate that now answers as the legacy service did is
+	// fixed, one that still fails is still different.
 	reports := recordRun(t, &quotes{units: 10}, &quotes{fail: codes.Internal}, getQuote("A"))
 	r, calls, tally := replayJSON(t, reports, "--candidate", serve(t, &quotes{units: 10}, true))
-	if r.code != exitFail || tally.NotReplayable != 1 || calls[0].Reason != "the report holds no legacy reply" {
+	if r.code != exitOK || tally.FullyFixed != 1 || paths(calls[0].Fixed) != interceptor.StatusCodePath {
 		t.Fatalf("%+v %+v\n%s", calls, tally, r)
 	}
-	if !strings.Contains(r.stderr, "no mismatched call was replayed") {
-		t.Errorf("stderr must say nothing was replayed:\n%s", r)
+	r, calls, tally = replayJSON(t, reports, "--candidate", serve(t, &quotes{fail: codes.Internal}, true))
+	if r.code != exitFail || tally.StillDifferent != 1 || paths(calls[0].StillDifferent) != interceptor.StatusCodePath {
+		t.Fatalf("%+v %+v\n%s", calls, tally, r)
 	}
 }
 

@@ -93,11 +93,11 @@ func TestSummaryMergesFiles(t *testing.T) {
 	for _, want := range []string{
 		// The streak counts the matches after the mismatch in time order,
 		// over both files.
-		"/parallelrun.difftest.v1.QuoteService/GetQuote READY 1,080 0% 0% 898 calls, 2h29m40s 9.87ms 12.01ms",
+		"/parallelrun.difftest.v1.QuoteService/GetQuote READY 1,080 0% 0% 898 calls, 2h30m 9.87ms 12.01ms",
 		"quote.total.units 1 quote.total.units changed: 10 -> 11 000000000000000000000000000000b6",
 		"b3b7aa339dbdabfc 1 quote.total.units:changed OK 000000000000000000000000000000b6",
 		"overall: READY",
-		"judged at 2026-11-26T12:59:50Z, reports from 2026-11-26T10:00:00Z; 1,080 reports read, 0 malformed lines",
+		"judged at 2026-11-26T12:59:50Z, reports from 2026-11-26T10:00:00Z\n1,080 reports read, 0 malformed lines",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("summary lacks %q:\n%s", want, r)

@@ -5,7 +5,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -15,16 +14,16 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"text/tabwriter"
 	"time"
 
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/parallelrun/grpc-parallelrun/examples/pricing"
 	"github.com/parallelrun/grpc-parallelrun/interceptor"
 	parallelrunv1 "github.com/parallelrun/grpc-parallelrun/proto/parallelrun/v1"
+	"github.com/parallelrun/grpc-parallelrun/readiness"
 	"github.com/parallelrun/grpc-parallelrun/sink"
 )
 
@@ -43,22 +42,19 @@ func main() {
 }
 
 func run(ctx context.Context, stdout, progress io.Writer, out string, traffic pricing.Traffic) error {
-	// The summary is read from the parallel run's own metrics, and an
-	// example of each difference kept from the reports.
-	reader := sdkmetric.NewManualReader()
-	meters := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-	defer meters.Shutdown(ctx)
 	jsonl, err := sink.CreateJSONL(out)
 	if err != nil {
 		return err
 	}
 	defer jsonl.Close()
-	examples := &exampleSink{sig: map[string]*parallelrunv1.Report{}}
-
 	demo, err := pricing.Start(
-		interceptor.WithMeterProvider(meters),
 		interceptor.WithSink(jsonl),
-		interceptor.WithSink(sink.Func(examples.Publish)),
+		// A demo's run is short: judge it on a hundred calls, at once.
+		interceptor.WithReadiness(readiness.WithPolicy(&parallelrunv1.ReadinessPolicy{
+			MinCompared:       proto.Int64(100),
+			MinStreakCalls:    proto.Int64(100),
+			MinStreakDuration: durationpb.New(0),
+		})),
 	)
 	if err != nil {
 		return err
@@ -81,137 +77,43 @@ func run(ctx context.Context, stdout, progress io.Writer, out string, traffic pr
 	if runErr != nil {
 		return runErr
 	}
-	var rm metricdata.ResourceMetrics
-	if err := reader.Collect(ctx, &rm); err != nil {
+	// Where the candidate stands, as the status page and the summary
+	// command show it.
+	fmt.Fprintln(stdout)
+	if err := readiness.WriteText(stdout, demo.ParallelRun.Status()); err != nil {
 		return err
 	}
-	summarize(stdout, rm, demo.ParallelRun.Signals(), examples)
+	noise(stdout, demo.ParallelRun.Signals())
 	fmt.Fprintf(stdout, "\n%s in %s; every report is in %s\n", "done", time.Since(start).Round(time.Millisecond), out)
 	return nil
 }
 
-// exampleSink keeps, per signature, the differences of the first
-// mismatch that had it.
-type exampleSink struct {
-	mu  sync.Mutex
-	sig map[string]*parallelrunv1.Report
-}
-
-func (s *exampleSink) Publish(_ context.Context, r *parallelrunv1.Report) error {
-	if r.GetSignature() == "" {
-		return nil
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.sig[r.GetSignature()]; !ok {
-		s.sig[r.GetSignature()] = r
-	}
-	return nil
-}
-
-func summarize(w io.Writer, rm metricdata.ResourceMetrics, signals []interceptor.MethodSignals, ex *exampleSink) {
-	outcomes := map[string]map[string]int64{}
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			sum, ok := m.Data.(metricdata.Sum[int64])
-			if !ok || m.Name != "parallelrun.comparisons" {
-				continue
-			}
-			for _, dp := range sum.DataPoints {
-				method, _ := dp.Attributes.Value("rpc.method")
-				outcome, _ := dp.Attributes.Value(interceptor.OutcomeKey)
-				if outcomes[method.AsString()] == nil {
-					outcomes[method.AsString()] = map[string]int64{}
-				}
-				outcomes[method.AsString()][outcome.AsString()] += dp.Value
-			}
-		}
-	}
-	names := make([]string, 0, len(outcomes))
-	for m := range outcomes {
-		names = append(names, m)
-	}
-	slices.Sort(names)
-
-	fmt.Fprintln(w)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "method\tcalls\tmatched\tmismatched\tcandidate errors\tdropped\tother\tmismatch rate\t")
-	for _, m := range names {
-		c := outcomes[m]
-		var calls int64
-		for _, n := range c {
-			calls += n
-		}
-		compared := c["match"] + c["mismatch"]
-		other := calls - compared - c["candidate_error"] - c["dropped"]
-		rate := 0.0
-		if compared > 0 {
-			rate = 100 * float64(c["mismatch"]) / float64(compared)
-		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%.1f%%\t\n", m, calls, c["match"], c["mismatch"], c["candidate_error"], c["dropped"], other, rate)
-	}
-	tw.Flush()
-
-	// The mismatches, grouped into the few problems they are.
-	fmt.Fprintln(w, "\ndistinct problems (mismatches with the same fields, kinds and status codes)")
-	type problem struct {
-		method string
-		sig    interceptor.Signature
-	}
-	// Mismatches that involve a field now known to be noise came before
-	// enough probes had shown it: the warm-up.
-	var problems []problem
+// noise says what noise probes found, and how many mismatches came before
+// the noise was known (the warm-up: their signatures involve a noise field).
+func noise(w io.Writer, signals []interceptor.MethodSignals) {
+	fmt.Fprintln(w, "\nnoise found by asking the legacy service twice (its differences no longer count)")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "method\tfield\tcandidate differs\tlegacy differs from itself")
 	warmUp := map[string]int64{}
 	for _, ms := range signals {
-		var noise []string
+		var fields []string
 		for _, f := range ms.Fields {
 			if f.Noise {
-				noise = append(noise, f.Field)
-			}
-		}
-		for _, sig := range ms.Signatures {
-			if involves(sig, noise) {
-				warmUp[ms.Method] += sig.Count
-				continue
-			}
-			problems = append(problems, problem{ms.Method, sig})
-		}
-	}
-	slices.SortFunc(problems, func(a, b problem) int {
-		return cmp.Or(cmp.Compare(b.sig.Count, a.sig.Count), cmp.Compare(a.method, b.method), cmp.Compare(a.sig.ID, b.sig.ID))
-	})
-	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "method\tcalls\tdiffering fields\texample")
-	for i, p := range problems {
-		if i == 10 {
-			fmt.Fprintf(tw, "... and %d more\n", len(problems)-i)
-			break
-		}
-		example := ""
-		if r := ex.sig[p.sig.ID]; r != nil && len(r.GetDifferences()) > 0 {
-			d := r.GetDifferences()[0]
-			example = fmt.Sprintf("%s: %s -> %s", d.GetPath(), d.GetLegacy(), d.GetCandidate())
-		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", p.method, p.sig.Count, strings.Join(p.sig.FieldKinds, " "), example)
-	}
-	tw.Flush()
-	for _, m := range slices.Sorted(maps.Keys(warmUp)) {
-		fmt.Fprintf(w, "and %d mismatches of %s in the warm-up, before its noise was known\n", warmUp[m], m)
-	}
-
-	// What the legacy service disagrees with itself on: noise, kept apart.
-	fmt.Fprintln(w, "\nnoise found by asking the legacy service twice (its differences no longer count)")
-	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "method\tfield\tcandidate differs\tlegacy differs from itself")
-	for _, ms := range signals {
-		for _, f := range ms.Fields {
-			if f.Noise {
+				fields = append(fields, f.Field)
 				fmt.Fprintf(tw, "%s\t%s\t%.0f%% of %d calls\t%.0f%% of %d probes\n", ms.Method, f.Field,
 					100*float64(f.CandidateDiffs)/float64(ms.Compared), ms.Compared, 100*float64(f.NoiseDiffs)/float64(ms.Probes), ms.Probes)
 			}
 		}
+		for _, sig := range ms.Signatures {
+			if involves(sig, fields) {
+				warmUp[ms.Method] += sig.Count
+			}
+		}
 	}
 	tw.Flush()
+	for _, m := range slices.Sorted(maps.Keys(warmUp)) {
+		fmt.Fprintf(w, "%d mismatches of %s came in the warm-up, before its noise was known\n", warmUp[m], m)
+	}
 }
 
 // involves says whether a signature has a difference in one of fields (a

@@ -28,15 +28,16 @@ func TestQuickstart(t *testing.T) {
 	}
 	summary := stdout.String()
 	for _, want := range []string{
-		"examples.pricing.v1.PricingService/Quote    300",
-		"examples.pricing.v1.PricingService/ListPrices     20",
-		"examples.pricing.v1.PricingService/Basket     30",
-		`tier:changed`,
-		`tier: "GOLD" -> "gold"`,
-		"grpc-message: sku SKU-999 not found -> unknown SKU SKU-999",
-		"in the warm-up, before its noise was known",
+		"/examples.pricing.v1.PricingService/Quote       NOT READY  300 ",
+		"/examples.pricing.v1.PricingService/ListPrices  NOT READY  20 ",
+		"/examples.pricing.v1.PricingService/Basket      NOT READY  30 ",
+		"tier:changed",
+		`tier changed: "GOLD" -> "gold"`,
+		"grpc-message changed: sku SKU-999 not found -> unknown SKU SKU-999",
+		"came in the warm-up, before its noise was known",
 		"examples.pricing.v1.PricingService/Quote  computed_at",
 		"examples.pricing.v1.PricingService/Quote  quote_id",
+		"overall: NOT READY",
 		"every report is in " + out,
 	} {
 		if !strings.Contains(summary, want) {

@@ -1,0 +1,24 @@
+package termtext
+
+import "testing"
+
+func TestClean(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		max  int
+		want string
+	}{
+		{"plain", 10, "plain"},
+		{"\x1b[2Jcleared", 20, `\x1b[2Jcleared`},
+		{"a\nb\tc", 10, `a\nb\tc`},
+		{"bad \xff byte", 20, `bad \xff byte`},
+		{"no\u00a0break", 20, "no break"},
+		{"\u202eright-to-left", 30, `\u202eright-to-left`},
+		{"héllo wörld", 5, "héllo…"},
+		{"", 5, ""},
+	} {
+		if got := Clean(tc.in, tc.max); got != tc.want {
+			t.Errorf("Clean(%q, %d) = %q, want %q", tc.in, tc.max, got, tc.want)
+		}
+	}
+}
