@@ -2,6 +2,7 @@ package readiness_test
 
 import (
 	"fmt"
+	"os"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -97,4 +98,44 @@ func ExampleNewTracker_invalid() {
 	fmt.Println(err)
 	// Output:
 	// readiness: /pricing.v1.PricingService/GetQuote: max_mismatch_rate: 1.5 is outside [0, 1]
+}
+
+// A status written for a terminal, as the summary command and the quick
+// start print it. Values from the candidate are escaped: one here tries to
+// clear the screen.
+func ExampleWriteText() {
+	tracker, err := readiness.NewTracker(readiness.WithPolicy(&parallelrunv1.ReadinessPolicy{
+		MinCompared: proto.Int64(2), MinStreakCalls: proto.Int64(1), MinStreakDuration: durationpb.New(0),
+	}))
+	if err != nil {
+		panic(err)
+	}
+	at := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	tracker.Add(&parallelrunv1.Report{Method: "pricing.v1.PricingService/GetQuote", Outcome: parallelrunv1.Outcome_OUTCOME_MISMATCH,
+		Time: timestamppb.New(at), TraceId: "4bf92f3577b34da6a3ce929d0e0e4736", Signature: "2117c9987729cf71",
+		LegacyStatus: &parallelrunv1.Status{Code: "OK"}, CandidateStatus: &parallelrunv1.Status{Code: "OK"},
+		Differences: []*parallelrunv1.Difference{{Path: "quote.tier", Field: "quote.tier",
+			Kind: parallelrunv1.DifferenceKind_DIFFERENCE_KIND_CHANGED, Legacy: `"GOLD"`, Candidate: "\"\x1b[2Jgold\""}}})
+	tracker.Add(&parallelrunv1.Report{Method: "pricing.v1.PricingService/GetQuote", Outcome: parallelrunv1.Outcome_OUTCOME_MATCH,
+		Time: timestamppb.New(at.Add(time.Second))})
+	if err := readiness.WriteText(os.Stdout, tracker.Status(at.Add(time.Minute))); err != nil {
+		panic(err)
+	}
+	// Output:
+	// method                               verdict    compared  mismatch rate  candidate error rate  streak      legacy p99  candidate p99
+	// /pricing.v1.PricingService/GetQuote  NOT READY  2         50%            0%                    1 call, 1m  -           -
+	//
+	// /pricing.v1.PricingService/GetQuote: NOT READY
+	//   - 1 of 2 calls compared in the last 1h mismatched (50%, at most 0%)
+	//   fields that differ most:
+	//     field       mismatches  example (legacy -> candidate)                trace
+	//     quote.tier  1           quote.tier changed: "GOLD" -> "\x1b[2Jgold"  4bf92f3577b34da6a3ce929d0e0e4736
+	//   distinct problems (mismatches by signature):
+	//     signature         mismatches  fields              status  first trace
+	//     2117c9987729cf71  1           quote.tier:changed  OK      4bf92f3577b34da6a3ce929d0e0e4736
+	//
+	// overall: NOT READY
+	//   - 0 of 1 methods ready
+	//   - not ready: /pricing.v1.PricingService/GetQuote
+	// judged at 2026-03-02T09:01:00Z, reports from 2026-03-02T09:00:00Z
 }
