@@ -385,6 +385,12 @@ func connNames(conns map[string]grpc.ClientConnInterface) string {
 	return strings.Join(names, ", ")
 }
 
+// DiffOptions turns the comparison options of a configuration's rule into
+// protodiff's, as [MethodRules] does, so that a tool comparing replies
+// outside the parallel run (`parallelrun replay`) compares them the same
+// way. It does not check them: [ParseConfig] does.
+func DiffOptions(d *parallelrunv1.DiffConfig) []protodiff.Option { return diffOptions(d) }
+
 // diffOptions turns a DiffConfig into protodiff options, in the order of
 // its fields (list keys sorted by path), so that the same configuration
 // read twice gives options that protodiff.Differ.SameOptions finds the

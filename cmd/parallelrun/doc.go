@@ -18,7 +18,9 @@
 // candidate again, compares its replies with the legacy replies the
 // reports hold, and says per call which differences are fixed, which are
 // still there and which are new: a fix verified without new traffic and
-// without the legacy service.
+// without the legacy service. It compares replies as the run did when
+// given the run's configuration file (--config): each method with its
+// rule's diff options.
 //
 // # Reading reports
 //

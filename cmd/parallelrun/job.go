@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/parallelrun/grpc-parallelrun/interceptor"
+	parallelrunv1 "github.com/parallelrun/grpc-parallelrun/proto/parallelrun/v1"
 	"github.com/parallelrun/grpc-parallelrun/protodiff"
 )
 
@@ -88,7 +89,8 @@ func (rp *replayer) prepare(rec record) *job {
 		j.err = fmt.Errorf("%d legacy replies recorded for a method that answers once", len(j.legacy))
 		return j
 	}
-	j.compareMsg = rp.flags.statusMsg
+	rule := ruleFor(rp.config, j.md)
+	j.compareMsg = rp.flags.statusMsg || rule.GetCompareStatusMessage()
 	for _, d := range rep.GetDifferences() {
 		if d.GetPath() == interceptor.StatusMessagePath {
 			j.compareMsg = true // the recorded run compared them
@@ -101,7 +103,7 @@ func (rp *replayer) prepare(rec record) *job {
 	}
 	// A copy: the worker reads it while this goroutine appends.
 	j.redacted = slices.Concat(rp.redactedSeen[rep.GetMethod()], rp.flags.redact)
-	if j.differ, err = rp.differFor(j.md); err != nil {
+	if j.differ, err = rp.differFor(j.md, rule); err != nil {
 		j.err = err
 	}
 	return j
@@ -162,20 +164,20 @@ func lastSlash(s string) int {
 	return -1
 }
 
-// differFor returns the comparison of a method's replies: protodiff's
-// defaults, --ignore, --list-key, --redact, every debug_redact field known ignored
+// differFor returns the comparison of a method's replies: the diff options
+// of its rule in --config, --ignore, --list-key, --redact, every debug_redact field known ignored
 // (the recorded replies have them cleared, so any value the candidate
 // gives them would differ), and Any payloads resolved with the registry.
-func (rp *replayer) differFor(md protoreflect.MethodDescriptor) (*methodDiffer, error) {
+func (rp *replayer) differFor(md protoreflect.MethodDescriptor, rule *parallelrunv1.MethodRule) (*methodDiffer, error) {
 	name := string(md.FullName())
 	files := rp.types.fileCount()
 	if d := rp.differs[name]; d != nil && d.files == files {
 		return d, nil
 	}
-	d, err := protodiff.New(append(rp.flags.diffOptions(),
+	d, err := protodiff.New(slices.Concat(interceptor.DiffOptions(rule.GetDiff()), rp.flags.diffOptions(), []protodiff.Option{
 		protodiff.WithAnyResolver(rp.types),
 		protodiff.WithIgnoredFields(rp.types.redactedFields()...),
-	)...)
+	})...)
 	if err != nil {
 		return nil, fmt.Errorf("the comparison of %s: %w", name, err)
 	}
@@ -190,4 +192,29 @@ func (rp *replayer) differFor(md protoreflect.MethodDescriptor) (*methodDiffer, 
 	md2 := &methodDiffer{d: d, files: files}
 	rp.differs[name] = md2
 	return md2, nil
+}
+
+// ruleFor returns the rule of cfg that applies to a method, as the
+// interceptor picks it: the method's own pattern, else its service's,
+// else "*"; nil when none matches or there is no configuration.
+func ruleFor(cfg *parallelrunv1.Config, md protoreflect.MethodDescriptor) *parallelrunv1.MethodRule {
+	full := "/" + string(md.Parent().FullName()) + "/" + string(md.Name())
+	service := "/" + string(md.Parent().FullName()) + "/*"
+	var best *parallelrunv1.MethodRule
+	rank := 0
+	for _, r := range cfg.GetMethods() {
+		n := 0
+		switch r.GetPattern() {
+		case full:
+			n = 3
+		case service:
+			n = 2
+		case "*":
+			n = 1
+		}
+		if n > rank {
+			best, rank = r, n
+		}
+	}
+	return best
 }

@@ -51,6 +51,7 @@ type replayFlags struct {
 	redact      stringList
 	statusMsg   bool
 	json        bool
+	config      string
 }
 
 // maxConcurrency bounds --concurrency.
@@ -73,6 +74,7 @@ func runReplay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs.Var(&f.redact, "redact", "an index-free `path` whose values are never printed (repeatable)")
 	fs.BoolVar(&f.statusMsg, "compare-status-message", false, "compare the status messages of failed calls (always done for a call whose recorded mismatch was one of status messages)")
 	fs.BoolVar(&f.json, "json", false, "print one JSON object per call, then one with the tally")
+	fs.StringVar(&f.config, "config", "", "the parallel run's configuration `file` (JSON, as interceptor.ReadConfig reads it): each method's replies are compared with its rule's diff options and compareStatusMessage, besides the flags")
 	files, err := parseArgs(fs, args, stdout)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -134,6 +136,13 @@ func (f *replayFlags) replayer(fs *flag.FlagSet, stderr io.Writer) (*replayer, e
 			return nil, usageError(fs, "--list-key: %v", err)
 		}
 	}
+	var cfg *parallelrunv1.Config
+	if f.config != "" {
+		var err error
+		if cfg, err = interceptor.ReadConfig(f.config); err != nil {
+			return nil, usageError(fs, "--config: %v", err)
+		}
+	}
 	creds := insecure.NewCredentials()
 	if !f.plaintext {
 		// Nil roots: the system's.
@@ -149,7 +158,7 @@ func (f *replayFlags) replayer(fs *flag.FlagSet, stderr io.Writer) (*replayer, e
 	if !awaitReady(conn, f.wait) {
 		fmt.Fprintf(stderr, "parallelrun replay: the candidate at %s accepted no connection within --wait %s; replaying anyway\n", f.candidate, f.wait)
 	}
-	rp := &replayer{flags: f, conn: conn, md: md, differs: map[string]*methodDiffer{}, redactedSeen: map[string][]string{}}
+	rp := &replayer{flags: f, conn: conn, md: md, config: cfg, differs: map[string]*methodDiffer{}, redactedSeen: map[string][]string{}}
 	if f.protoSet != "" {
 		rp.types, err = loadProtoSet(f.protoSet)
 		if err != nil {
@@ -233,6 +242,8 @@ type replayer struct {
 	conn  *grpc.ClientConn
 	types *registry
 	md    metadata.MD
+	// The run's configuration (--config), nil without one.
+	config *parallelrunv1.Config
 
 	// Used by the reading goroutine only.
 	differs map[string]*methodDiffer

@@ -427,6 +427,31 @@ func TestReplayUnknownType(t *testing.T) {
 	}
 }
 
+// The run's configuration file gives each method its rule's comparison:
+// the same list key as --list-key, and the status messages compared.
+func TestReplayConfig(t *testing.T) {
+	reports := recordRun(t, &quotes{units: 10}, &quotes{units: 11}, getQuote("A"),
+		interceptor.WithMethod("/parallelrun.difftest.v1.QuoteService/GetQuote", interceptor.MethodConfig{SampleRate: 1, Diff: []protodiff.Option{protodiff.WithListKey("quote.items", "sku")}}))
+	cfg := filepath.Join(t.TempDir(), "run.json")
+	if err := os.WriteFile(cfg, []byte(`{"methods": [
+  {"pattern": "*", "sampleRate": 1},
+  {"pattern": "/parallelrun.difftest.v1.QuoteService/*", "sampleRate": 1, "diff": {"listKeys": {"quote.items": "sku"}}}
+]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	buggy := serve(t, &quotes{units: 11}, true)
+	r, calls, _ := replayJSON(t, reports, "--candidate", buggy, "--config", cfg)
+	if r.code != exitFail || paths(calls[0].StillDifferent) != `quote.items[sku="A"].price.units quote.total.units` || len(calls[0].New) != 0 {
+		t.Fatalf("%+v\n%s", calls, r)
+	}
+	if err := os.WriteFile(cfg, []byte(`{"methods": [{"pattern": "*", "sampleRat": 1}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := runCmd(t, nil, "replay", reports, "--candidate", buggy, "--config", cfg); r.code != exitUsage || !strings.Contains(r.stderr, `run.json:1:31: unknown field "sampleRat"`) {
+		t.Errorf("a bad configuration must be a usage error naming the key:\n%s", r)
+	}
+}
+
 func TestReplayListKey(t *testing.T) {
 	// The recorded run paired quote lines by SKU; the replay must too, or
 	// a difference still there reads as one fixed and one new.
