@@ -1,6 +1,7 @@
 package interceptor
 
 import (
+	"strings"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -100,7 +101,7 @@ func decide(f *facts, compareMessage bool, maxDiffs int, classify classifier) ve
 		statusDiff = &protodiff.Difference{Path: StatusCodePath, Field: StatusCodePath, Kind: protodiff.Changed,
 			Legacy: codeName(lcode), Candidate: codeName(ccode)}
 	case f.legacy.err != nil && compareMessage:
-		lm, cm := status.Convert(f.legacy.err).Message(), status.Convert(f.candidate.err).Message()
+		lm, cm := statusMessage(f.legacy.err), statusMessage(f.candidate.err)
 		if lm != cm {
 			statusDiff = &protodiff.Difference{Path: StatusMessagePath, Field: StatusMessagePath, Kind: protodiff.Changed,
 				Legacy: lm, Candidate: cm}
@@ -167,4 +168,11 @@ var codeNames = [...]string{
 	"ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
 	"ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS",
 	"UNAUTHENTICATED",
+}
+
+// statusMessage is an error's status message as valid UTF-8: a hostile or
+// broken peer can send any bytes (gRPC decodes grpc-message byte by byte),
+// and a report or status with invalid UTF-8 cannot be encoded at all.
+func statusMessage(err error) string {
+	return strings.ToValidUTF8(status.Convert(err).Message(), "\uFFFD")
 }

@@ -3,6 +3,7 @@ package interceptor
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -140,7 +141,7 @@ func (p *ParallelRun) record(parent context.Context, e *methodEntry, start time.
 		Outcome:              v.outcome,
 		DifferencesTruncated: v.truncated,
 		Time:                 timestamppb.Now(),
-		Error:                v.problem,
+		Error:                strings.ToValidUTF8(v.problem, "\uFFFD"),
 		Incomplete:           f.incomplete,
 		NoiseProbed:          f.probed,
 		Signature:            sig,
@@ -152,11 +153,11 @@ func (p *ParallelRun) record(parent context.Context, e *methodEntry, start time.
 		rep.AbandonReason = f.abandoned
 	}
 	if f.legacy.done {
-		rep.LegacyStatus = &parallelrunv1.Status{Code: lcode, Message: status.Convert(f.legacy.err).Message()}
+		rep.LegacyStatus = &parallelrunv1.Status{Code: lcode, Message: statusMessage(f.legacy.err)}
 		rep.LegacyLatency = durationpb.New(f.legacy.dur)
 	}
 	if f.candidate.done {
-		rep.CandidateStatus = &parallelrunv1.Status{Code: ccode, Message: status.Convert(f.candidate.err).Message()}
+		rep.CandidateStatus = &parallelrunv1.Status{Code: ccode, Message: statusMessage(f.candidate.err)}
 		rep.CandidateLatency = durationpb.New(f.candidate.dur)
 	}
 	if sc.IsValid() {
@@ -171,7 +172,7 @@ func (p *ParallelRun) record(parent context.Context, e *methodEntry, start time.
 	}
 	p.addRequests(rep, in)
 	if mismatch {
-		p.addReplies(rep, in)
+		p.addReplies(rep, in, e.cfg.differ)
 	}
 	p.publish(ctx, rep)
 }
@@ -219,15 +220,17 @@ func (p *ParallelRun) addRequests(rep *parallelrunv1.Report, in sent) {
 }
 
 // addReplies puts the legacy replies into the report of a mismatch,
-// redacted, within the size limit, so that the call can be replayed against
+// redacted as the method's differences are, within the size limit, so that the call can be replayed against
 // a fixed candidate without the legacy service.
-func (p *ParallelRun) addReplies(rep *parallelrunv1.Report, in sent) {
+func (p *ParallelRun) addReplies(rep *parallelrunv1.Report, in sent, d *protodiff.Differ) {
 	if p.maxRequestBytes == 0 {
 		return
 	}
 	room := p.maxRequestBytes
 	for i, m := range in.replies {
-		protodiff.Redact(m)
+		// What the method's differences never show (its redacted paths,
+		// debug_redact fields), its stored replies do not hold either.
+		d.Redact(m)
 		a, err := anypb.New(m)
 		if err != nil || proto.Size(a) > room {
 			rep.LegacyRepliesOmitted = int64(len(in.replies) - i + in.repliesOmitted)

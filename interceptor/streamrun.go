@@ -410,13 +410,19 @@ func (c *pairing) keepsMore() bool {
 
 // keepReply keeps a legacy reply for the report while the replies so far
 // are all kept and fit, so that the report holds a prefix of the stream.
+//
+// A kept reply costs its size and a fixed share for the message around it
+// (an empty reply is not free), and nothing is kept when no sink would
+// get the report.
 func (c *pairing) keepReply(m proto.Message, size int) {
 	s := c.s
-	if c.repliesFull || len(c.replies) != c.legacyPos-1 || c.repliesBytes+size > s.p.maxRequestBytes || !s.mem.take(int64(size)) {
+	cost := size + queuedItemBytes
+	if c.repliesFull || len(s.p.reports) == 0 || len(c.replies) != c.legacyPos-1 ||
+		c.repliesBytes+cost > s.p.maxRequestBytes || !s.mem.take(int64(cost)) {
 		c.repliesFull = true
 		return
 	}
-	c.repliesBytes += size
+	c.repliesBytes += cost
 	c.replies = append(c.replies, m)
 }
 
@@ -492,6 +498,8 @@ func (c *pairing) compareHeader() {
 				r = protodiff.Redacted
 			}
 		}
+		// Compared as sent, shown as valid UTF-8 (-bin values are bytes).
+		l, r = strings.ToValidUTF8(l, "\uFFFD"), strings.ToValidUTF8(r, "\uFFFD")
 		c.appendDiff(protodiff.Difference{Path: HeaderPath + "[" + strconv.Quote(k) + "]", Field: HeaderPath, Kind: kind, Legacy: l, Candidate: r})
 	}
 }

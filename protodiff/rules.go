@@ -28,6 +28,8 @@ type rule struct {
 	// tolBelow: a non-zero tolerance is set here or below, so the elements
 	// of an unordered list here may be equal without being identical.
 	tolBelow bool
+	// redactBelow: a redacted path ends here or below.
+	redactBelow bool
 }
 
 // segment is one parsed element of an index-free path.
@@ -242,7 +244,25 @@ func (o *options) compile() (*rule, error) {
 		return nil, nil
 	}
 	root.markTolerance()
+	root.markRedact()
 	return root, nil
+}
+
+// markRedact sets redactBelow on every node with a redacted path at or
+// below it, and reports whether r is such a node.
+func (r *rule) markRedact() bool {
+	below := r.redact
+	for _, c := range r.fields {
+		below = c.markRedact() || below
+	}
+	for _, c := range r.paren {
+		below = c.markRedact() || below
+	}
+	for _, c := range r.numbers {
+		below = c.markRedact() || below
+	}
+	r.redactBelow = below
+	return below
 }
 
 // markTolerance sets tolBelow on every node with a non-zero tolerance at

@@ -90,7 +90,9 @@ func latency(d time.Duration) string {
 // span writes a long duration in its two largest units: 3d4h, 2h5m, 45s.
 func span(d time.Duration) string {
 	if d < 0 {
-		return "-" + span(-d)
+		// -math.MinInt64 is itself: the most negative duration is shown
+		// a nanosecond shorter.
+		return "-" + span(-max(d, -math.MaxInt64))
 	}
 	if d < time.Second {
 		return latency(d)
