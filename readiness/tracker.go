@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	parallelrunv1 "github.com/parallelrun/grpc-parallelrun/proto/parallelrun/v1"
@@ -178,37 +179,50 @@ func (t *Tracker) Add(r *parallelrunv1.Report) {
 }
 
 // method finds or makes the state of the method a report names, or of
-// Other past the bounds.
+// Other past the bounds. It allocates only for a method it has not seen:
+// a name counted under Other is not remembered (it could grow the map),
+// so it runs for each of its reports.
 func (t *Tracker) method(name string) *methodState {
 	if m := t.byName[name]; m != nil {
 		return m
 	}
-	canonical := canonicalMethod(name)
-	if len(canonical) > maxName || name == "" || name == Other {
-		canonical = Other
+	slashed := strings.HasPrefix(name, "/")
+	if name == "" || name == Other || len(name) > maxName || (!slashed && len(name) == maxName) {
+		return t.state(Other)
 	}
-	m := t.byName[canonical]
-	if m == nil && canonical != Other && t.distinct() >= t.maxMethods {
-		canonical = Other
-		m = t.byName[Other]
-	}
-	if m == nil {
-		limit := max(4*t.topN, 64)
-		m = &methodState{
-			name:       canonical,
-			fields:     fieldTally{limit: limit},
-			noise:      fieldTally{limit: limit},
-			signatures: signatureTally{limit: limit},
+	if !slashed {
+		// The canonical spelling, looked up without allocating.
+		var buf [maxName]byte
+		if m := t.byName[string(append(append(buf[:0], '/'), name...))]; m != nil && m.name != Other {
+			t.byName[name] = m
+			return m
 		}
-		m.setPolicy(t.policies.forMethod(canonical), t.newest)
-		t.methods = append(t.methods, m)
-		t.byName[canonical] = m
 	}
-	if canonical != Other {
-		// The other spelling of the name, so that the next report of the
-		// method finds it without building the canonical name again.
-		t.byName[name] = m
+	if t.distinct() >= t.maxMethods {
+		return t.state(Other)
 	}
+	m := t.state(canonicalMethod(name))
+	// The other spelling too, so that the next report of the method finds
+	// it at once.
+	t.byName[name] = m
+	return m
+}
+
+// state finds or makes the state kept under a canonical name.
+func (t *Tracker) state(canonical string) *methodState {
+	if m := t.byName[canonical]; m != nil {
+		return m
+	}
+	limit := max(4*t.topN, 64)
+	m := &methodState{
+		name:       canonical,
+		fields:     fieldTally{limit: limit},
+		noise:      fieldTally{limit: limit},
+		signatures: signatureTally{limit: limit},
+	}
+	m.setPolicy(t.policies.forMethod(canonical), t.newest)
+	t.methods = append(t.methods, m)
+	t.byName[canonical] = m
 	return m
 }
 
@@ -281,5 +295,8 @@ func (t *Tracker) Status(now time.Time) *parallelrunv1.RunStatus {
 		st.Methods = append(st.Methods, m.status(at, t.topN))
 	}
 	st.Readiness = judgeRun(st.Methods)
+	// The run's own policy, which methods without one of their own are
+	// judged by.
+	st.Readiness.Policy = proto.Clone(t.policies.run).(*parallelrunv1.ReadinessPolicy)
 	return st
 }
