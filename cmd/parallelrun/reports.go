@@ -22,7 +22,7 @@ type record struct {
 	unresolved []string
 }
 
-func (r record) where() string { return fmt.Sprintf("%s:%d", r.in.name, r.line) }
+func (r record) where() string { return r.in.where(r.line) }
 
 // reportReader reads the reports of several inputs, each in order, merged
 // by report time: a k-way merge that holds the next report of each input.
@@ -99,19 +99,19 @@ func (rr *reportReader) read(in *input) (record, error) {
 		rr.bytes += in.bytes - before
 		switch {
 		case err == errLineTooLong:
-			rr.diag.malformed(fmt.Sprintf("%s:%d", in.name, in.line), err)
+			rr.diag.malformed(in.where(in.line), err)
 			continue
 		case err == io.EOF:
 			return record{}, io.EOF
 		case err != nil:
-			return record{}, fmt.Errorf("%s: line %d: %w", in.name, in.line+1, err)
+			return record{}, fmt.Errorf("%s: line %d: %w", in.name, in.line+1, withoutPath(err))
 		}
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue // a blank line holds nothing to count
 		}
 		rec, err := rr.decode(line)
 		if err != nil {
-			rr.diag.malformed(fmt.Sprintf("%s:%d", in.name, in.line), err)
+			rr.diag.malformed(in.where(in.line), err)
 			rr.diag.progress.update(rr.bytes, rr.reports)
 			continue
 		}
