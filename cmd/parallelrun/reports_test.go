@@ -61,7 +61,7 @@ func readAll(t testing.TB, names []string, stdin io.Reader) (got []record, diag 
 	return got, diag, errOut.String()
 }
 
-var t0 = time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+var t0 = time.Date(2025, 11, 26, 10, 0, 0, 0, time.UTC)
 
 func TestReadMergesByTime(t *testing.T) {
 	const m = "pkg.S/M"
