@@ -7,6 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
 // TestBinary builds the command and runs it as a user would: exit
@@ -51,6 +54,21 @@ func TestBinary(t *testing.T) {
 	out, err = exec.Command(bin, "replay", reports, "--candidate", serve(t, &quotes{units: 12}, true)).Output()
 	if code := exitCode(err); code != exitFail || !strings.Contains(string(out), "1 still different") {
 		t.Errorf("replay of a candidate still wrong: exit %d\n%s", code, out)
+	}
+
+	// A reply holding one of protobuf's well-known types that nothing
+	// else in the command uses: the binary links them all.
+	gold, err := anypb.New(wrapperspb.String("gold"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reports = recordRun(t, &quotes{units: 10, detail: gold}, &quotes{units: 11, detail: gold}, getQuote("A"))
+	if b, err := os.ReadFile(reports); err != nil || !strings.Contains(string(b), "type.googleapis.com/google.protobuf.StringValue") {
+		t.Fatalf("the report holds no StringValue (%v):\n%s", err, b)
+	}
+	out, err = exec.Command(bin, "replay", reports, "--candidate", serve(t, &quotes{units: 10, detail: gold}, true)).Output()
+	if code := exitCode(err); code != exitOK || !strings.Contains(string(out), "1 fully fixed") {
+		t.Errorf("replay of replies holding a google.protobuf.StringValue: exit %d\n%s", code, out)
 	}
 
 	cmd = exec.Command(bin, "replay", reports)

@@ -21,6 +21,7 @@ import (
 	"google.golang.org/protobuf/reflect/protodesc"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/descriptorpb"
+	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/parallelrun/grpc-parallelrun/interceptor"
 	pb "github.com/parallelrun/grpc-parallelrun/proto/parallelrun/difftest/v1"
@@ -38,6 +39,7 @@ type quotes struct {
 	fail     codes.Code // every call fails with it, when set
 	reverse  bool       // streams answer in reverse order
 	extra    bool       // streams answer one reply more
+	detail   *anypb.Any // the quote's detail
 
 	mu  sync.Mutex
 	mds []metadata.MD
@@ -53,7 +55,7 @@ func (q *quotes) quote(skus ...string) (*pb.Quote, error) {
 	if cur == "" {
 		cur = "EUR"
 	}
-	out := &pb.Quote{QuoteId: "q", Total: &pb.Money{CurrencyCode: cur}, CustomerEmail: q.email}
+	out := &pb.Quote{QuoteId: "q", Total: &pb.Money{CurrencyCode: cur}, CustomerEmail: q.email, Detail: q.detail}
 	for _, sku := range skus {
 		if sku == q.notFound {
 			return nil, status.Errorf(codes.NotFound, "sku %s not found", sku)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 )
 
@@ -19,7 +20,7 @@ const readBufferBytes = 64 << 10
 
 // input is one file of reports, or standard input, read line by line.
 type input struct {
-	name  string // as given; "stdin" for standard input
+	name  string // as given, made safe to print (clean); "stdin" for standard input
 	r     *bufio.Reader
 	c     io.Closer // nil for standard input
 	size  int64     // -1 when not known (standard input, a pipe)
@@ -30,7 +31,9 @@ type input struct {
 
 // openInputs opens the named files, or standard input for "-" or when no
 // name is given. An input that cannot be opened is an error naming it;
-// the ones already opened are closed.
+// the ones already opened are closed. The names are kept cleaned, since
+// the instances that wrote the files may have chosen them, and they are
+// printed on a terminal.
 func openInputs(names []string, stdin io.Reader) ([]*input, error) {
 	if len(names) == 0 {
 		names = []string{"-"}
@@ -38,7 +41,7 @@ func openInputs(names []string, stdin io.Reader) ([]*input, error) {
 	var ins []*input
 	stdinUsed := false
 	for i, name := range names {
-		in := &input{name: name, size: -1, index: i}
+		in := &input{name: clean(name, maxNameLen), size: -1, index: i}
 		if name == "-" {
 			if stdinUsed {
 				closeInputs(ins)
@@ -62,13 +65,26 @@ func openInputs(names []string, stdin io.Reader) ([]*input, error) {
 			}
 			if err != nil {
 				closeInputs(ins)
-				return nil, fmt.Errorf("%s: %w", name, err)
+				return nil, fmt.Errorf("%s: %w", in.name, withoutPath(err))
 			}
 			in.r, in.c = bufio.NewReaderSize(f, readBufferBytes), f
 		}
 		ins = append(ins, in)
 	}
 	return ins, nil
+}
+
+// where names a line of the input, for messages.
+func (in *input) where(line int) string { return fmt.Sprintf("%s:%d", in.name, line) }
+
+// withoutPath is an error of the os package without the path it holds,
+// which is the raw name of an input: "open: no such file or directory".
+func withoutPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%s: %w", pe.Op, pe.Err)
+	}
+	return err
 }
 
 func closeInputs(ins []*input) {

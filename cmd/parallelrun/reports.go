@@ -22,7 +22,7 @@ type record struct {
 	unresolved []string
 }
 
-func (r record) where() string { return fmt.Sprintf("%s:%d", r.in.name, r.line) }
+func (r record) where() string { return r.in.where(r.line) }
 
 // reportReader reads the reports of several inputs, each in order, merged
 // by report time: a k-way merge that holds the next report of each input.
@@ -46,8 +46,8 @@ func newReportReader(ins []*input, types *lenient, diag *diagnostics, strip bool
 		types: types,
 		// DiscardUnknown lets placeholder types take any payload; it also
 		// lets a newer writer's fields pass, and validate tells a report
-		// from another JSON object.
-		opts:  protojson.UnmarshalOptions{Resolver: types, DiscardUnknown: true},
+		// from another JSON object. RecursionLimit: see maxDepth.
+		opts:  protojson.UnmarshalOptions{Resolver: types, DiscardUnknown: true, RecursionLimit: maxDepth},
 		diag:  diag,
 		strip: strip,
 	}
@@ -99,19 +99,19 @@ func (rr *reportReader) read(in *input) (record, error) {
 		rr.bytes += in.bytes - before
 		switch {
 		case err == errLineTooLong:
-			rr.diag.malformed(fmt.Sprintf("%s:%d", in.name, in.line), err)
+			rr.diag.malformed(in.where(in.line), err)
 			continue
 		case err == io.EOF:
 			return record{}, io.EOF
 		case err != nil:
-			return record{}, fmt.Errorf("%s: line %d: %w", in.name, in.line+1, err)
+			return record{}, fmt.Errorf("%s: line %d: %w", in.name, in.line+1, withoutPath(err))
 		}
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue // a blank line holds nothing to count
 		}
 		rec, err := rr.decode(line)
 		if err != nil {
-			rr.diag.malformed(fmt.Sprintf("%s:%d", in.name, in.line), err)
+			rr.diag.malformed(in.where(in.line), err)
 			rr.diag.progress.update(rr.bytes, rr.reports)
 			continue
 		}
@@ -120,16 +120,32 @@ func (rr *reportReader) read(in *input) (record, error) {
 	}
 }
 
-func (rr *reportReader) decode(line []byte) (record, error) {
+// decode decodes one line into a report, or says why it is malformed.
+func (rr *reportReader) decode(line []byte) (rec record, err error) {
+	if err := checkShape(line); err != nil {
+		return record{}, err
+	}
 	rep := &parallelrunv1.Report{}
 	rr.types.reset()
+	defer func() {
+		// protojson has panicked on payloads it read with a type other
+		// than theirs; whatever else may still do so, one line is not a
+		// reason to end the command with the reports read so far.
+		if p := recover(); p != nil {
+			rec, err = record{}, fmt.Errorf("the line could not be decoded (protojson panicked: %v)", p)
+		}
+	}()
 	if err := rr.opts.Unmarshal(line, rep); err != nil {
+		if strings.Contains(err.Error(), "exceeded max recursion depth") {
+			// protojson has no error value to test for.
+			return record{}, fmt.Errorf("messages nested more than %d levels deep: %w", maxDepth, err)
+		}
 		return record{}, err
 	}
 	if err := validate(rep); err != nil {
 		return record{}, err
 	}
-	rec := record{rep: rep}
+	rec = record{rep: rep}
 	if len(rr.types.missed) > 0 {
 		rec.unresolved = append([]string(nil), rr.types.missed...)
 	}

@@ -61,7 +61,7 @@ func readAll(t testing.TB, names []string, stdin io.Reader) (got []record, diag 
 	return got, diag, errOut.String()
 }
 
-var t0 = time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+var t0 = time.Date(2025, 11, 26, 10, 0, 0, 0, time.UTC)
 
 func TestReadMergesByTime(t *testing.T) {
 	const m = "pkg.S/M"
@@ -142,6 +142,29 @@ func TestReadStdin(t *testing.T) {
 	}
 	if _, err := openInputs([]string{t.TempDir()}, nil); err == nil || !strings.Contains(err.Error(), "is a directory") {
 		t.Errorf("a directory: %v", err)
+	}
+}
+
+// The names of inputs are printed cleaned, in the errors of opening them
+// too, where the os package's error would repeat them raw.
+func TestInputNamesCleaned(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "\x1b]0;title\x07missing.jsonl")
+	_, err := openInputs([]string{missing}, nil)
+	want := clean(missing, maxNameLen) + ": open: no such file or directory"
+	if err == nil || err.Error() != want {
+		t.Errorf("error %q, want %q", err, want)
+	}
+	long := filepath.Join(dir, strings.Repeat("n", 150), strings.Repeat("n", 150), "\x1b[2J.jsonl")
+	if err := os.MkdirAll(filepath.Dir(long), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(long, []byte("not a report\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, diag, stderr := readAll(t, []string{long}, nil)
+	if want := clean(long, maxNameLen) + ":1: proto:"; diag.malformedN != 1 || !strings.HasPrefix(stderr, want) {
+		t.Errorf("stderr %q, want %q...", stderr, want)
 	}
 }
 

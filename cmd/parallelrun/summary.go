@@ -36,6 +36,7 @@ type summaryFlags struct {
 }
 
 func runSummary(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	started := time.Now()
 	fs := newFlagSet("summary", summarySynopsis, stderr)
 	var f summaryFlags
 	f.register(fs)
@@ -47,7 +48,7 @@ func runSummary(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs.Float64Var(&f.maxCandErr, "max-candidate-error-rate", def.GetMaxCandidateErrorRate(), "the highest share of candidate errors among calls that reached the candidate, within the window")
 	fs.Float64Var(&f.maxP99Ratio, "max-p99-ratio", def.GetMaxP99LatencyRatio(), "the highest ratio of the candidate's p99 latency to the legacy one's, within the window (0: not checked)")
 	fs.DurationVar(&f.window, "window", def.GetWindow().AsDuration(), "how far back rates and latencies are judged")
-	fs.StringVar(&f.now, "now", "", "the time to judge at, RFC 3339 (default: the newest report's time)")
+	fs.StringVar(&f.now, "now", "", "the time to judge at, RFC 3339 (default: the newest report's time, but never later than the command's start on this machine's clock)")
 	fs.IntVar(&f.top, "top", readiness.DefaultTopFields, "fields, signatures and noise fields listed per method")
 	fs.BoolVar(&f.json, "json", false, "print the status as JSON (a parallelrun.v1.RunStatus) instead")
 	files, err := parseArgs(fs, args, stdout)
@@ -75,8 +76,11 @@ func runSummary(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 	diag := &diagnostics{w: stderr, progress: newProgress(stderr, f.showProgress(stderr), totalSize(ins))}
 	// Requests and replies are dropped as they are read: the summary
-	// needs none, and their types are not known here.
+	// needs none, and their types are not known here. Even protobuf's own
+	// are read as placeholders, whose contents are skipped: a
+	// google.protobuf.Struct decoded would take many times its JSON.
 	rr := newReportReader(ins, newLenient(nil), diag, true)
+	var newest time.Time
 	for {
 		rec, err := rr.next()
 		if err == io.EOF {
@@ -86,7 +90,16 @@ func runSummary(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			diag.printf("parallelrun summary: %s", clean(err.Error(), maxErrLen))
 			return exitUsage
 		}
+		if at := rec.rep.GetTime().AsTime(); at.After(newest) {
+			newest = at
+		}
 		tracker.Add(rec.rep)
+	}
+	if now.IsZero() && newest.After(started) {
+		// A client whose clock is ahead would otherwise empty the window
+		// of every mismatch and stretch the streak to its clock: judged at
+		// its time, a run that is not ready can look ready.
+		now = started
 	}
 	status := tracker.Status(now)
 	if f.json {

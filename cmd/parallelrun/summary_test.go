@@ -97,7 +97,7 @@ func TestSummaryMergesFiles(t *testing.T) {
 		"quote.total.units 1 quote.total.units changed: 10 -> 11 000000000000000000000000000000b6",
 		"b3b7aa339dbdabfc 1 quote.total.units:changed OK 000000000000000000000000000000b6",
 		"overall: READY",
-		"judged at 2026-11-26T12:59:50Z, reports from 2026-11-26T10:00:00Z\n1,080 reports read, 0 malformed lines",
+		"judged at 2025-11-26T12:59:50Z, reports from 2025-11-26T10:00:00Z\n1,080 reports read, 0 malformed lines",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("summary lacks %q:\n%s", want, r)
@@ -121,7 +121,7 @@ func TestSummaryMergesFiles(t *testing.T) {
 
 func TestSummaryJSON(t *testing.T) {
 	a, b, all := twoInstances(t)
-	r := runCmd(t, nil, "summary", "--json", a, b, "--now", "2026-11-26T13:30:00Z", "--window", "30m")
+	r := runCmd(t, nil, "summary", "--json", a, b, "--now", t0.Add(3*time.Hour+30*time.Minute).Format(time.RFC3339), "--window", "30m")
 	if r.code != exitFail || strings.Count(r.stdout, "\n") != 1 {
 		t.Fatalf("want one line of JSON and NOT READY (default policy): %s", r)
 	}
@@ -138,7 +138,7 @@ func TestSummaryJSON(t *testing.T) {
 	for _, rep := range all {
 		tracker.Add(rep)
 	}
-	want := tracker.Status(time.Date(2026, 11, 26, 13, 30, 0, 0, time.UTC))
+	want := tracker.Status(t0.Add(3*time.Hour + 30*time.Minute))
 	if !proto.Equal(&got, want) {
 		t.Errorf("status\n got  %v\n want %v", &got, want)
 	}
@@ -229,6 +229,44 @@ func TestSummaryExitStatus(t *testing.T) {
 	}
 	if r := runCmd(t, nil, "help", "summary"); r.code != exitOK || !strings.Contains(r.stdout, "Usage: parallelrun summary") {
 		t.Errorf("help summary: %s", r)
+	}
+}
+
+// One client whose clock is ten years ahead does not make a run ready:
+// summary judges at the newest report's time, but never later than its
+// own start.
+func TestSummaryClockAhead(t *testing.T) {
+	now := time.Now().UTC().Truncate(time.Second)
+	report := func(at time.Time, outcome parallelrunv1.Outcome) string {
+		r := runReport(0, outcome)
+		r.Time = timestamppb.New(at)
+		return marshalLine(t, r)
+	}
+	var lines []string
+	for i := range 200 {
+		lines = append(lines, report(now.Add(-2*time.Hour+time.Duration(i)*10*time.Second), parallelrunv1.Outcome_OUTCOME_MATCH))
+	}
+	lines = append(lines, report(now.Add(-10*time.Minute), parallelrunv1.Outcome_OUTCOME_MISMATCH))
+	for i := range 20 {
+		lines = append(lines, report(now.Add(-9*time.Minute+time.Duration(i)*10*time.Second), parallelrunv1.Outcome_OUTCOME_MATCH))
+	}
+	ahead := now.AddDate(10, 0, 0)
+	lines = append(lines, report(ahead, parallelrunv1.Outcome_OUTCOME_MATCH))
+	path := writeFile(t, "skewed.jsonl", lines...)
+	args := []string{"summary", path, "--min-compared", "100", "--min-streak-calls", "10", "--min-streak-duration", "1h"}
+
+	// Judged at the skewed client's time, the run looks ready: the
+	// mismatch is out of the window and ten years behind.
+	r := runCmd(t, nil, append(args, "--now", ahead.Format(time.RFC3339))...)
+	if r.code != exitOK || !strings.Contains(r.stdout, "overall: READY") {
+		t.Fatalf("judged at %s, want READY (else this test shows nothing):\n%s", ahead.Format(time.RFC3339), r)
+	}
+	r = runCmd(t, nil, args...)
+	if r.code != exitFail || !strings.Contains(r.stdout, "overall: NOT READY") {
+		t.Fatalf("judged by default, want NOT READY:\n%s", r)
+	}
+	if strings.Contains(r.stdout, "judged at "+ahead.Format("2006")) {
+		t.Errorf("judged at the skewed client's time:\n%s", r)
 	}
 }
 

@@ -50,18 +50,13 @@ var _ interface {
 	protoregistry.ExtensionTypeResolver
 } = (*registry)(nil)
 
-// isWellKnown says whether a name or file path is one of protobuf's own,
-// which are linked in this command: a descriptor set or a server may leave
-// them out. Other linked types (the command's own) are never taken from
-// the global registry, so that what a user's type resolves to never
-// depends on what this binary happens to link.
-func isWellKnown(nameOrPath string) bool {
-	return strings.HasPrefix(nameOrPath, "google.protobuf.") || strings.HasPrefix(nameOrPath, "google/protobuf/")
-}
-
 // FindMessageByName finds a message type in the files, asking the source
-// for it if it is not there yet.
+// for it if it is not there yet. Protobuf's own types are the linked ones,
+// whatever the files say.
 func (r *registry) FindMessageByName(name protoreflect.FullName) (protoreflect.MessageType, error) {
+	if isWellKnown(string(name)) {
+		return wellKnownType(name)
+	}
 	find := func() (protoreflect.MessageType, error) {
 		r.mu.RLock()
 		defer r.mu.RUnlock()
@@ -70,11 +65,6 @@ func (r *registry) FindMessageByName(name protoreflect.FullName) (protoreflect.M
 	mt, err := find()
 	if err == nil {
 		return mt, nil
-	}
-	if isWellKnown(string(name)) {
-		if mt, gerr := protoregistry.GlobalTypes.FindMessageByName(name); gerr == nil {
-			return mt, nil
-		}
 	}
 	if errors.Is(err, protoregistry.NotFound) {
 		if lerr := r.load(string(name)); lerr != nil {
@@ -247,6 +237,11 @@ func (r *registry) build(f *descriptorpb.FileDescriptorProto) error {
 			return nil
 		}
 	}
+	if declaresWellKnown(f) {
+		// Under another path, or one protobuf does not have: its types
+		// would stand in for the linked ones, or for none protobuf has.
+		return fmt.Errorf("file %s declares names in package %s, which is protobuf's own: its types are the ones linked here", f.GetName(), f.GetPackage())
+	}
 	fd, err := protodesc.NewFile(f, importResolver{r.files})
 	if err == nil {
 		err = r.files.RegisterFile(fd)
@@ -337,24 +332,17 @@ func (e notFound) Error() string {
 
 func (e notFound) Is(target error) bool { return target == protoregistry.NotFound }
 
-// maxPlaceholders bounds the placeholder types kept, one per type URL;
-// past it one shared placeholder serves.
-const maxPlaceholders = 1024
-
 // lenient is the resolver protojson reads reports with: a type URL that
 // the registry cannot resolve gets an empty placeholder type, whose fields
 // protojson then discards (DiscardUnknown), so that a report reads whether
 // or not its request's type is known. It remembers the URLs it stood in
 // for since the last reset. It is used by the reading goroutine only.
 type lenient struct {
-	r            *registry // nil: no type is known
-	placeholders map[string]protoreflect.MessageType
-	missed       []string // type URLs resolved to a placeholder since reset
+	r      *registry // nil: no type is known, not even protobuf's own
+	missed []string  // type URLs resolved to the placeholder since reset
 }
 
-func newLenient(r *registry) *lenient {
-	return &lenient{r: r, placeholders: map[string]protoreflect.MessageType{}}
-}
+func newLenient(r *registry) *lenient { return &lenient{r: r} }
 
 func (l *lenient) reset() { l.missed = l.missed[:0] }
 
@@ -367,21 +355,7 @@ func (l *lenient) FindMessageByURL(url string) (protoreflect.MessageType, error)
 	if len(l.missed) < 8 {
 		l.missed = append(l.missed, url)
 	}
-	if mt, ok := l.placeholders[url]; ok {
-		return mt, nil
-	}
-	name := protoreflect.FullName(url[strings.LastIndexByte(url, '/')+1:])
-	if !name.IsValid() || len(l.placeholders) >= maxPlaceholders {
-		name = "parallelrun.unresolved.Message"
-	}
-	mt, err := placeholderType(name)
-	if err != nil {
-		return nil, err
-	}
-	if len(l.placeholders) < maxPlaceholders {
-		l.placeholders[url] = mt
-	}
-	return mt, nil
+	return placeholder, nil
 }
 
 func (l *lenient) FindMessageByName(name protoreflect.FullName) (protoreflect.MessageType, error) {
@@ -405,20 +379,21 @@ func (l *lenient) FindExtensionByNumber(message protoreflect.FullName, field pro
 	return l.r.FindExtensionByNumber(message, field)
 }
 
-// placeholderType is an empty message type of the given name, in a file
-// of its own that is registered nowhere.
-func placeholderType(name protoreflect.FullName) (protoreflect.MessageType, error) {
-	f := &descriptorpb.FileDescriptorProto{
-		Name:        proto.String("parallelrun/unresolved/" + string(name) + ".proto"),
+// placeholder is the type of every payload whose type is not known: an
+// empty message in a file of its own that is registered nowhere. Its name
+// is the command's own whatever the type URL says: protojson reads a
+// well-known type's JSON form ({"@type": ..., "value": ...}) by the
+// name of the type it resolves, into the fields that type has, and a
+// placeholder named after one has none.
+var placeholder = func() protoreflect.MessageType {
+	fd, err := protodesc.NewFile(&descriptorpb.FileDescriptorProto{
+		Name:        proto.String("parallelrun/unresolved/message.proto"),
+		Package:     proto.String("parallelrun.unresolved"),
 		Syntax:      proto.String("proto3"),
-		MessageType: []*descriptorpb.DescriptorProto{{Name: proto.String(string(name.Name()))}},
-	}
-	if pkg := name.Parent(); pkg != "" {
-		f.Package = proto.String(string(pkg))
-	}
-	fd, err := protodesc.NewFile(f, nil)
+		MessageType: []*descriptorpb.DescriptorProto{{Name: proto.String("Message")}},
+	}, nil)
 	if err != nil {
-		return nil, fmt.Errorf("a placeholder for %s: %w", name, err)
+		panic(err) // a constant descriptor
 	}
-	return dynamicpb.NewMessageType(fd.Messages().Get(0)), nil
-}
+	return dynamicpb.NewMessageType(fd.Messages().Get(0))
+}()
