@@ -16,7 +16,9 @@
 // but never later than its own start by the clock of the machine it runs
 // on: one client whose clock is ahead would otherwise move the window past
 // every mismatch and stretch the streak to its clock, and make a run that
-// is not ready look ready. --now judges at another time.
+// is not ready look ready; a report with a later time is taken as made
+// at that start, and said on standard error. --now judges at another
+// time.
 //
 // Replay sends the recorded requests of the mismatched calls to a
 // candidate again, compares its replies with the legacy replies the

@@ -9,6 +9,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	parallelrunv1 "github.com/parallelrun/grpc-parallelrun/proto/parallelrun/v1"
 	"github.com/parallelrun/grpc-parallelrun/readiness"
@@ -37,6 +38,7 @@ type summaryFlags struct {
 
 func runSummary(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	started := time.Now()
+	var future int64
 	fs := newFlagSet("summary", summarySynopsis, stderr)
 	var f summaryFlags
 	f.register(fs)
@@ -90,10 +92,21 @@ func runSummary(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			diag.printf("parallelrun summary: %s", clean(err.Error(), maxErrLen))
 			return exitUsage
 		}
-		if at := rec.rep.GetTime().AsTime(); at.After(newest) {
+		at := rec.rep.GetTime().AsTime()
+		if now.IsZero() && at.After(started) {
+			// From a clock ahead of this one: taken as now, so that it
+			// does not push the reports after it out of the window.
+			rec.rep.Time = timestamppb.New(started)
+			at = started
+			future++
+		}
+		if at.After(newest) {
 			newest = at
 		}
 		tracker.Add(rec.rep)
+	}
+	if future > 0 {
+		diag.printf("parallelrun summary: %s had a time later than now (a clock ahead?), taken as now", plural(future, "report", "reports"))
 	}
 	if now.IsZero() && newest.After(started) {
 		// A client whose clock is ahead would otherwise empty the window

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/metrics"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -267,6 +268,21 @@ func TestSummaryClockAhead(t *testing.T) {
 	}
 	if strings.Contains(r.stdout, "judged at "+ahead.Format("2006")) {
 		t.Errorf("judged at the skewed client's time:\n%s", r)
+	}
+	if !strings.Contains(r.stderr, "1 report had a time later than now (a clock ahead?), taken as now") {
+		t.Errorf("the report from the future is not said:\n%s", r)
+	}
+
+	// A report from the future in the middle of a file pushes none of the
+	// reports after it out of the window: it is taken as now.
+	mid := slices.Concat(lines[:201], lines[len(lines)-1:], lines[201:len(lines)-1])
+	r = runCmd(t, nil, append([]string{"summary", "--json", writeFile(t, "middle.jsonl", mid...)}, args[2:]...)...)
+	var st parallelrunv1.RunStatus
+	if err := protojson.Unmarshal([]byte(r.stdout), &st); err != nil {
+		t.Fatalf("%v\n%s", err, r)
+	}
+	if w := st.GetMethods()[0].GetWindowOutcomes(); w.GetMatch() != 21 || w.GetMismatch() != 1 {
+		t.Errorf("window %v, want the mismatch, the 20 matches after it and the one from the future", w)
 	}
 }
 
