@@ -5,27 +5,12 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/parallelrun/grpc-parallelrun/internal/termtext"
 )
 
 // count writes n with thousands separators: 12,340.
-func count(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	neg := strings.HasPrefix(s, "-")
-	if neg {
-		s = s[1:]
-	}
-	var b strings.Builder
-	if neg {
-		b.WriteByte('-')
-	}
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
-}
+func count(n int64) string { return termtext.Count(n) }
 
 // duration writes d as precisely as a person reads it: minutes for hours
 // (3h12m, 2h), seconds for minutes (12m5s), two decimals below (1.25s,

@@ -15,24 +15,7 @@ import (
 var jsonOptions = protojson.MarshalOptions{UseProtoNames: true}
 
 // count writes n with thousands separators: 1,234,567.
-func count(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	neg := strings.HasPrefix(s, "-")
-	if neg {
-		s = s[1:]
-	}
-	var b strings.Builder
-	if neg {
-		b.WriteByte('-')
-	}
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
-}
+func count(n int64) string { return termtext.Count(n) }
 
 // percent writes a rate in [0, 1] as a percentage with enough digits to
 // tell a rare mismatch from none: 0%, 0.0012%, 0.85%, 1.5%, 100%.

@@ -1,7 +1,8 @@
-// Package termtext makes text that comes from hostile input safe to print
-// on a terminal. Reports hold values an unfinished service produced, and a
-// value with escape sequences could rewrite the screen of whoever reads a
-// summary; [Clean] escapes them and cuts what is too long.
+// Package termtext writes text for a person at a terminal. Reports hold
+// values an unfinished service produced, and a value with escape sequences
+// could rewrite the screen of whoever reads a summary: [Clean] escapes
+// them and cuts what is too long. [Count] writes a count as people read
+// it.
 package termtext
 
 import (
@@ -38,6 +39,26 @@ func Clean(s string, max int) string {
 		}
 		i += size
 		n++
+	}
+	return b.String()
+}
+
+// Count writes n with thousands separators: 1,234,567.
+func Count(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	if neg {
+		s = s[1:]
+	}
+	var b strings.Builder
+	if neg {
+		b.WriteByte('-')
+	}
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
 	}
 	return b.String()
 }
