@@ -122,6 +122,17 @@
 // returns both, per method. A stream whose replies are the legacy ones in
 // another order is one difference at [OrderPath].
 //
+// # Readiness
+//
+// [ParallelRun.Status] says where the run stands, per method: how its calls
+// ended, the streak of calls compared since the last mismatch and where
+// that mismatch was, rates and latencies within a window, the fields and
+// signatures that differ most with an example each, and whether the
+// candidate is ready to be promoted, with its reasons ([WithReadiness] sets
+// the policy; package readiness documents it). Every mirrored call counts,
+// dropped ones too, whether or not a sink is set; package statuspage serves
+// it as a web page and as JSON.
+//
 // # A failing candidate
 //
 // A candidate that is down or stalled fails every call as a call: mirroring
@@ -136,8 +147,9 @@
 // the request, a copy of the reply as the caller got it (encoded, after
 // every interceptor below has run: the call's codec and content-subtype are
 // left alone) and a non-blocking hand-off. Streams copy every message the
-// caller sends or receives the same way. Everything held for comparisons (request copies, both replies' bytes,
-// stream buffers) counts against one budget, [WithMemoryBudget]; candidate
+// caller sends or receives the same way. Everything held for comparisons
+// (request copies, both replies' bytes, stream buffers, the legacy replies
+// kept for the report of a mismatch) counts against one budget, [WithMemoryBudget]; candidate
 // calls and comparisons run in goroutines bounded by [WithMaxInFlight];
 // reports reach the sinks through a bounded queue ([WithReportQueue]) from
 // one goroutine that runs only while there are reports. When a bound is
