@@ -344,7 +344,9 @@ func TestBlockedSinkDoesNotStarveTheOthers(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	// The first sink stays blocked until the test ends: however long the
+	// wait, starved reports would never come.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if _, err := other.Wait(ctx, calls); err != nil {
 		t.Errorf("the second sink got %d of %d reports while the first was blocked: %v", len(other.Reports()), calls, err)
