@@ -622,13 +622,35 @@ func TestFailingCandidateIsPaused(t *testing.T) {
 	}
 }
 
+// A stalled candidate, whose calls run out of time, is paused as one that
+// is down: a deadline is a failure of the call.
+func TestStalledCandidateIsPaused(t *testing.T) {
+	cand := newHanging()
+	e := newEnv(t, envConfig{legacy: price(10), candidateServer: &cand.quoteServer, opts: []interceptor.Option{
+		interceptor.WithMethod("*", interceptor.MethodConfig{SampleRate: 1, Timeout: 20 * time.Millisecond}),
+		interceptor.WithCandidateBreaker(3, time.Hour),
+	}})
+	for i := range 4 {
+		if _, err := e.client.GetQuote(ctxTimeout(t), &pb.GetQuoteRequest{}); err != nil {
+			t.Fatal(err)
+		}
+		if i < 3 {
+			if r := e.waitReports(t, i+1)[i]; r.GetOutcome() != parallelrunv1.Outcome_OUTCOME_CANDIDATE_ERROR || r.GetCandidateStatus().GetCode() != "DEADLINE_EXCEEDED" {
+				t.Fatalf("report %v", r)
+			}
+		}
+	}
+	if got := e.counter(t, "parallelrun.skipped", map[string]string{"parallelrun.reason": "candidate_failing"}); got != 1 {
+		t.Errorf("%d calls paused after three that ran out of time, want 1", got)
+	}
+}
+
 // breakerRun is one run of TestFailingCandidateIsPaused; it says false
 // when the calls that must fall within a pause did not.
 func breakerRun(t *testing.T, backoff time.Duration) bool {
 	t.Helper()
 	// Calls made during a pause say so in their request: none may reach
-	// the candidate, however late, as a call that ran out of time before
-	// the pause still may.
+	// the candidate.
 	const pausedTag = "sent during a pause"
 	var healthy atomic.Bool
 	var leaked atomic.Int64
@@ -639,11 +661,13 @@ func breakerRun(t *testing.T, backoff time.Duration) bool {
 		if healthy.Load() {
 			return price(10)(ctx, req)
 		}
-		<-ctx.Done()
-		return nil, ctx.Err()
+		// Down: a failure of the call, as a deadline is, but one that
+		// comes at once. A short deadline would fail a healthy
+		// candidate too on a busy machine.
+		return nil, status.Error(codes.Unavailable, "down")
 	}
 	e := newEnv(t, envConfig{legacy: price(10), candidate: cand, opts: []interceptor.Option{
-		interceptor.WithMethod("*", interceptor.MethodConfig{SampleRate: 1, Timeout: 20 * time.Millisecond}),
+		interceptor.WithMethod("*", interceptor.MethodConfig{SampleRate: 1, Timeout: 10 * time.Second}),
 		interceptor.WithCandidateBreaker(3, backoff),
 	}})
 	call := func(tag string) {
