@@ -182,7 +182,7 @@ func TestStreamCandidateRepliesCountAgainstTheMemoryBudget(t *testing.T) {
 		return s.Send(huge)
 	}}
 	e := newEnv(t, envConfig{legacyServer: legacy, candidateServer: cand, opts: []interceptor.Option{
-		interceptor.WithMethod("*", interceptor.MethodConfig{SampleRate: 1, Timeout: time.Minute, MaxStreamBytes: budget}),
+		interceptor.WithMethod("*", interceptor.MethodConfig{SampleRate: 1, Timeout: 10 * time.Minute, MaxStreamBytes: budget}),
 		interceptor.WithMemoryBudget(budget),
 	}})
 	var ms runtime.MemStats
@@ -196,9 +196,17 @@ func TestStreamCandidateRepliesCountAgainstTheMemoryBudget(t *testing.T) {
 	}
 	// The legacy service never answers: a candidate reply that does not
 	// fit in the budget abandons its comparison at once, instead of being
-	// held for a legacy reply that may never come. Once every comparison
-	// has ended, what stays is what the client side holds.
-	reports := e.waitReports(t, streams)
+	// held for a legacy reply that may never come, until the candidate's
+	// deadline. Once every comparison has ended, what stays is what the
+	// client side holds. At once is as soon as 90 MiB have crossed the
+	// connection, which takes a busy machine under the race detector more
+	// than ten seconds: the wait is bounded well before the deadline.
+	waitCtx, waitCancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer waitCancel()
+	reports, err := e.sink.Wait(waitCtx, streams)
+	if err != nil {
+		t.Fatal(err)
+	}
 	e.waitIdle(t)
 	for _, r := range reports {
 		if r.GetOutcome() != parallelrunv1.Outcome_OUTCOME_ABANDONED || r.GetAbandonReason() != interceptor.AbandonMemoryBound {
