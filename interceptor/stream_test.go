@@ -246,16 +246,18 @@ func TestStreamCandidateStalls(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		count   int
+		timeout time.Duration
 		outcome parallelrunv1.Outcome
 	}{
 		// Fewer messages than buffered: the candidate runs out of time.
-		{"within the buffer", 10, parallelrunv1.Outcome_OUTCOME_CANDIDATE_ERROR},
-		// More: the candidate is left behind at once.
-		{"past the buffer", 100, parallelrunv1.Outcome_OUTCOME_ABANDONED},
+		{"within the buffer", 10, 300 * time.Millisecond, parallelrunv1.Outcome_OUTCOME_CANDIDATE_ERROR},
+		// More: the candidate is left behind at once, long before its
+		// deadline, however slowly the caller reads.
+		{"past the buffer", 100, time.Minute, parallelrunv1.Outcome_OUTCOME_ABANDONED},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, envConfig{legacyServer: lister(flat(10), all, nil), candidateServer: stall, opts: []interceptor.Option{
-				interceptor.WithMethod("*", interceptor.MethodConfig{SampleRate: 1, Timeout: 300 * time.Millisecond, MaxStreamMessages: 16}),
+				interceptor.WithMethod("*", interceptor.MethodConfig{SampleRate: 1, Timeout: tc.timeout, MaxStreamMessages: 16}),
 			}})
 			// The stalled candidate cannot finish before the caller has the
 			// whole legacy stream: the caller does not wait for it.
