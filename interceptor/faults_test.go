@@ -546,25 +546,45 @@ func TestUnaryLegacyOutlivesTheCandidate(t *testing.T) {
 		{"candidate down", fail(codes.Unavailable, "down"), parallelrunv1.Outcome_OUTCOME_CANDIDATE_ERROR},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t, envConfig{legacy: hang, candidate: tc.cand, opts: []interceptor.Option{
-				interceptor.WithMethod("*", interceptor.MethodConfig{SampleRate: 1, Timeout: 50 * time.Millisecond}),
-			}})
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				_, _ = e.client.GetQuote(ctx, &pb.GetQuoteRequest{})
-			}()
-			r := e.waitReports(t, 1)[0]
-			if r.GetOutcome() != tc.outcome || (tc.outcome == parallelrunv1.Outcome_OUTCOME_ABANDONED && r.GetAbandonReason() != interceptor.AbandonLegacyUnfinished) {
-				t.Errorf("report %v", r)
+			// The candidate must answer within its deadline, which the
+			// comparison then waits out for the legacy reply: a busy
+			// machine can take longer than a short one to answer, and the
+			// run then shows nothing of the legacy call. It is made again
+			// with a longer deadline.
+			for timeout := 50 * time.Millisecond; ; timeout *= 2 {
+				r := outlivedRun(t, hang, tc.cand, timeout)
+				if r.GetCandidateStatus().GetCode() == "DEADLINE_EXCEEDED" && timeout < 3*time.Second {
+					t.Logf("the candidate did not answer within %v: again with twice the deadline", timeout)
+					continue
+				}
+				if r.GetOutcome() != tc.outcome || (tc.outcome == parallelrunv1.Outcome_OUTCOME_ABANDONED && r.GetAbandonReason() != interceptor.AbandonLegacyUnfinished) {
+					t.Errorf("report %v", r)
+				}
+				return
 			}
-			e.waitIdle(t)
-			cancel()
-			<-done
 		})
 	}
+}
+
+// outlivedRun makes one call of TestUnaryLegacyOutlivesTheCandidate, whose
+// legacy call hangs until the test ends, and returns its report.
+func outlivedRun(t *testing.T, legacy, cand func(context.Context, *pb.GetQuoteRequest) (*pb.GetQuoteResponse, error), timeout time.Duration) *parallelrunv1.Report {
+	t.Helper()
+	e := newEnv(t, envConfig{legacy: legacy, candidate: cand, opts: []interceptor.Option{
+		interceptor.WithMethod("*", interceptor.MethodConfig{SampleRate: 1, Timeout: timeout}),
+	}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = e.client.GetQuote(ctx, &pb.GetQuoteRequest{})
+	}()
+	r := e.waitReports(t, 1)[0]
+	e.waitIdle(t)
+	cancel()
+	<-done
+	return r
 }
 
 // A comparison cut short by one of protodiff's limits says so on the span,
