@@ -23,14 +23,19 @@ const quoteService = "/parallelrun.difftest.v1.QuoteService/*"
 
 // twoSides is a legacy and a candidate service that differ in two
 // fields of every quote, unary or streamed: the ID and the total. The
-// candidate also labels each quote with the deadline it was called with,
-// in seconds, where the legacy service writes "none".
+// candidate also labels each quote with the timeout it was called with,
+// in seconds, where the legacy service writes "none": 7 or 30, told
+// apart by what is left of its deadline, which a delay before it answers
+// shortens, so that only a delay of 23 s could blur them.
 func twoSides() (legacy, candidate *quoteServer) {
 	side := func(id string, units int64) *quoteServer {
 		q := func(ctx context.Context) *pb.Quote {
 			timeout := "none"
 			if deadline, ok := ctx.Deadline(); ok && id == "C" {
-				timeout = fmt.Sprint(time.Until(deadline).Round(time.Second).Seconds())
+				timeout = "7"
+				if time.Until(deadline) > 7*time.Second {
+					timeout = "30"
+				}
 			}
 			return &pb.Quote{QuoteId: id, Total: &pb.Money{CurrencyCode: "EUR", Units: units}, Labels: map[string]string{"timeout": timeout}}
 		}
@@ -54,7 +59,7 @@ func twoSides() (legacy, candidate *quoteServer) {
 // rulesA and rulesB compare the two sides' quotes each in its own way, so
 // that a report tells which rules it was made under: A ignores the ID,
 // hides the total and gives the candidate 7 s; B ignores the total, shows
-// the ID and gives it 9 s. The timeout is read when the candidate is
+// the ID and gives it 30 s. The timeout is read when the candidate is
 // called, the comparison options when the replies are compared: a call
 // that mixed the rules would show it.
 func rulesA() interceptor.MethodRule {
@@ -64,7 +69,7 @@ func rulesA() interceptor.MethodRule {
 }
 
 func rulesB() interceptor.MethodRule {
-	return interceptor.MethodRule{Pattern: quoteService, Config: interceptor.MethodConfig{SampleRate: 1, Timeout: 9 * time.Second, Diff: []protodiff.Option{
+	return interceptor.MethodRule{Pattern: quoteService, Config: interceptor.MethodConfig{SampleRate: 1, Timeout: 30 * time.Second, Diff: []protodiff.Option{
 		protodiff.WithIgnoredPaths("quote.total"),
 	}}}
 }
@@ -81,7 +86,7 @@ func rulesOf(r *parallelrunv1.Report) string {
 			b++
 		case d.GetField() == "quote.labels" && d.GetLegacy() == `"none"` && d.GetCandidate() == `"7"`:
 			timeoutA++
-		case d.GetField() == "quote.labels" && d.GetLegacy() == `"none"` && d.GetCandidate() == `"9"`:
+		case d.GetField() == "quote.labels" && d.GetLegacy() == `"none"` && d.GetCandidate() == `"30"`:
 			timeoutB++
 		default:
 			other++

@@ -546,25 +546,45 @@ func TestUnaryLegacyOutlivesTheCandidate(t *testing.T) {
 		{"candidate down", fail(codes.Unavailable, "down"), parallelrunv1.Outcome_OUTCOME_CANDIDATE_ERROR},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t, envConfig{legacy: hang, candidate: tc.cand, opts: []interceptor.Option{
-				interceptor.WithMethod("*", interceptor.MethodConfig{SampleRate: 1, Timeout: 50 * time.Millisecond}),
-			}})
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				_, _ = e.client.GetQuote(ctx, &pb.GetQuoteRequest{})
-			}()
-			r := e.waitReports(t, 1)[0]
-			if r.GetOutcome() != tc.outcome || (tc.outcome == parallelrunv1.Outcome_OUTCOME_ABANDONED && r.GetAbandonReason() != interceptor.AbandonLegacyUnfinished) {
-				t.Errorf("report %v", r)
+			// The candidate must answer within its deadline, which the
+			// comparison then waits out for the legacy reply: a busy
+			// machine can take longer than a short one to answer, and the
+			// run then shows nothing of the legacy call. It is made again
+			// with a longer deadline.
+			for timeout := 50 * time.Millisecond; ; timeout *= 2 {
+				r := outlivedRun(t, hang, tc.cand, timeout)
+				if r.GetCandidateStatus().GetCode() == "DEADLINE_EXCEEDED" && timeout < 3*time.Second {
+					t.Logf("the candidate did not answer within %v: again with twice the deadline", timeout)
+					continue
+				}
+				if r.GetOutcome() != tc.outcome || (tc.outcome == parallelrunv1.Outcome_OUTCOME_ABANDONED && r.GetAbandonReason() != interceptor.AbandonLegacyUnfinished) {
+					t.Errorf("report %v", r)
+				}
+				return
 			}
-			e.waitIdle(t)
-			cancel()
-			<-done
 		})
 	}
+}
+
+// outlivedRun makes one call of TestUnaryLegacyOutlivesTheCandidate, whose
+// legacy call hangs until the test ends, and returns its report.
+func outlivedRun(t *testing.T, legacy, cand func(context.Context, *pb.GetQuoteRequest) (*pb.GetQuoteResponse, error), timeout time.Duration) *parallelrunv1.Report {
+	t.Helper()
+	e := newEnv(t, envConfig{legacy: legacy, candidate: cand, opts: []interceptor.Option{
+		interceptor.WithMethod("*", interceptor.MethodConfig{SampleRate: 1, Timeout: timeout}),
+	}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = e.client.GetQuote(ctx, &pb.GetQuoteRequest{})
+	}()
+	r := e.waitReports(t, 1)[0]
+	e.waitIdle(t)
+	cancel()
+	<-done
+	return r
 }
 
 // A comparison cut short by one of protodiff's limits says so on the span,
@@ -606,69 +626,136 @@ func TestIncompleteComparisonIsVisible(t *testing.T) {
 // every call: after three failures in a row, calls are not mirrored for
 // the backoff; then one call probes it; a failed probe doubles the pause;
 // an answer ends it.
+//
+// What happens within a pause depends on the clock: on a machine too slow
+// to make its calls within one, the run shows nothing and is made again
+// with a longer backoff.
 func TestFailingCandidateIsPaused(t *testing.T) {
+	for backoff := 200 * time.Millisecond; ; backoff *= 2 {
+		if breakerRun(t, backoff) || t.Failed() {
+			return
+		}
+		if backoff >= 3*time.Second {
+			t.Fatalf("the calls of a pause took longer than a pause of %v, every time", backoff)
+		}
+		t.Logf("the calls took longer than a pause of %v: again with twice the backoff", backoff)
+	}
+}
+
+// A stalled candidate, whose calls run out of time, is paused as one that
+// is down: a deadline is a failure of the call.
+func TestStalledCandidateIsPaused(t *testing.T) {
+	cand := newHanging()
+	e := newEnv(t, envConfig{legacy: price(10), candidateServer: &cand.quoteServer, opts: []interceptor.Option{
+		interceptor.WithMethod("*", interceptor.MethodConfig{SampleRate: 1, Timeout: 20 * time.Millisecond}),
+		interceptor.WithCandidateBreaker(3, time.Hour),
+	}})
+	for i := range 4 {
+		if _, err := e.client.GetQuote(ctxTimeout(t), &pb.GetQuoteRequest{}); err != nil {
+			t.Fatal(err)
+		}
+		if i < 3 {
+			if r := e.waitReports(t, i+1)[i]; r.GetOutcome() != parallelrunv1.Outcome_OUTCOME_CANDIDATE_ERROR || r.GetCandidateStatus().GetCode() != "DEADLINE_EXCEEDED" {
+				t.Fatalf("report %v", r)
+			}
+		}
+	}
+	if got := e.counter(t, "parallelrun.skipped", map[string]string{"parallelrun.reason": "candidate_failing"}); got != 1 {
+		t.Errorf("%d calls paused after three that ran out of time, want 1", got)
+	}
+}
+
+// breakerRun is one run of TestFailingCandidateIsPaused; it says false
+// when the calls that must fall within a pause did not.
+func breakerRun(t *testing.T, backoff time.Duration) bool {
+	t.Helper()
+	// Calls made during a pause say so in their request: none may reach
+	// the candidate.
+	const pausedTag = "sent during a pause"
 	var healthy atomic.Bool
+	var leaked atomic.Int64
 	cand := func(ctx context.Context, req *pb.GetQuoteRequest) (*pb.GetQuoteResponse, error) {
+		if req.GetCustomerId() == pausedTag {
+			leaked.Add(1)
+		}
 		if healthy.Load() {
 			return price(10)(ctx, req)
 		}
-		<-ctx.Done()
-		return nil, ctx.Err()
+		// Down: a failure of the call, as a deadline is, but one that
+		// comes at once. A short deadline would fail a healthy
+		// candidate too on a busy machine.
+		return nil, status.Error(codes.Unavailable, "down")
 	}
-	const backoff = 200 * time.Millisecond
 	e := newEnv(t, envConfig{legacy: price(10), candidate: cand, opts: []interceptor.Option{
-		interceptor.WithMethod("*", interceptor.MethodConfig{SampleRate: 1, Timeout: 20 * time.Millisecond}),
+		interceptor.WithMethod("*", interceptor.MethodConfig{SampleRate: 1, Timeout: 10 * time.Second}),
 		interceptor.WithCandidateBreaker(3, backoff),
 	}})
-	call := func() {
+	call := func(tag string) {
 		t.Helper()
-		if _, err := e.client.GetQuote(ctxTimeout(t), &pb.GetQuoteRequest{}); err != nil {
+		if _, err := e.client.GetQuote(ctxTimeout(t), &pb.GetQuoteRequest{CustomerId: tag}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	paused := func() int64 {
 		return e.counter(t, "parallelrun.skipped", map[string]string{"parallelrun.reason": "candidate_failing"})
 	}
+	// pauseCalls makes n calls that must all fall within the pause that
+	// started after since, and says whether they did.
+	pauseCalls := func(n int, since time.Time, pause time.Duration) bool {
+		t.Helper()
+		before := paused()
+		for range n {
+			call(pausedTag)
+		}
+		if time.Since(since) >= pause {
+			return false
+		}
+		if got := paused() - before; got != int64(n) {
+			t.Fatalf("%d of %d calls paused", got, n)
+		}
+		return true
+	}
+	var start time.Time
 	for i := range 3 {
-		call()
+		if i == 2 {
+			// The pause starts once the third comparison ends.
+			start = time.Now()
+		}
+		call("")
 		e.waitReports(t, i+1)
 	}
-	// A call that ran out of time may never have reached the candidate:
-	// what counts is that none reaches it during the pause.
-	sent := e.candidate.Calls()
-	start := time.Now()
-	for range 10 {
-		call()
-	}
-	if time.Since(start) < backoff {
-		if got := paused(); got != 10 {
-			t.Fatalf("%d of 10 calls paused", got)
-		}
-		if got := e.candidate.Calls(); got != sent {
-			t.Fatalf("the candidate got %d calls during the pause", got-sent)
-		}
+	opened := time.Now() // the pause started before
+	if !pauseCalls(10, start, backoff) {
+		return false
 	}
 	// After the pause, one call probes; it fails, and the next pause is
 	// twice as long.
-	time.Sleep(backoff)
-	call()
-	e.waitReports(t, 4)
-	sent = e.candidate.Calls()
-	probed := time.Now()
-	call()
-	if got := e.candidate.Calls(); time.Since(probed) < 2*backoff && got != sent {
-		t.Fatalf("the candidate got %d calls during the second pause", got-sent)
+	time.Sleep(time.Until(opened.Add(backoff)))
+	start = time.Now()
+	call("probe")
+	if r := e.waitReports(t, 4)[3]; r.GetOutcome() != parallelrunv1.Outcome_OUTCOME_CANDIDATE_ERROR {
+		t.Fatalf("failed probe report %v", r)
+	}
+	opened = time.Now()
+	if !pauseCalls(3, start, 2*backoff) {
+		return false
 	}
 	// The candidate is back: the next probe ends the pause.
 	healthy.Store(true)
-	time.Sleep(2 * backoff)
-	call()
-	r := e.waitReports(t, 5)[4]
-	if r.GetOutcome() != parallelrunv1.Outcome_OUTCOME_MATCH {
+	time.Sleep(time.Until(opened.Add(2 * backoff)))
+	call("probe")
+	if r := e.waitReports(t, 5)[4]; r.GetOutcome() != parallelrunv1.Outcome_OUTCOME_MATCH {
 		t.Fatalf("probe report %v", r)
 	}
 	for i := range 5 {
-		call()
-		e.waitReports(t, 6+i)
+		call("")
+		if r := e.waitReports(t, 6+i)[5+i]; r.GetOutcome() != parallelrunv1.Outcome_OUTCOME_MATCH {
+			t.Fatalf("report after the pause %v", r)
+		}
 	}
+	closeNow(t, e)
+	if n := leaked.Load(); n != 0 {
+		t.Errorf("the candidate got %d calls sent during a pause", n)
+	}
+	return true
 }

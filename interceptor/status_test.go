@@ -1,10 +1,12 @@
 package interceptor_test
 
 import (
+	"context"
 	"strings"
 	"testing"
-	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 
@@ -68,15 +70,20 @@ func TestStatusNamesTheLastMismatch(t *testing.T) {
 
 // Calls dropped for want of room reach no sink but count in the status.
 func TestStatusCountsDroppedCalls(t *testing.T) {
-	hang := newHanging()
-	e := newEnv(t, envConfig{legacy: price(10), candidateServer: &hang.quoteServer, opts: []interceptor.Option{
-		interceptor.WithMethod("*", interceptor.MethodConfig{SampleRate: 1, Timeout: 200 * time.Millisecond}),
-		interceptor.WithMaxInFlight(1)}})
+	// The candidate holds the one place until the three calls are made
+	// (a deadline could free it before), then fails as a call.
+	release := make(chan struct{})
+	down := func(context.Context, *pb.GetQuoteRequest) (*pb.GetQuoteResponse, error) {
+		<-release
+		return nil, status.Error(codes.Unavailable, "down")
+	}
+	e := newEnv(t, envConfig{legacy: price(10), candidate: down, opts: []interceptor.Option{mirrorAll, interceptor.WithMaxInFlight(1)}})
 	for range 3 {
 		if _, err := e.client.GetQuote(ctxTimeout(t), &pb.GetQuoteRequest{}); err != nil {
 			t.Fatal(err)
 		}
 	}
+	close(release)
 	e.waitReports(t, 1)
 	e.waitIdle(t)
 	o := e.pr.Status().GetMethods()[0].GetOutcomes()

@@ -8,8 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
-	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -478,26 +478,28 @@ func TestReplayListKey(t *testing.T) {
 
 func TestReplayWaitsForTheCandidate(t *testing.T) {
 	reports := recordRun(t, &quotes{units: 10}, &quotes{units: 11}, getQuote("A"))
-	// A free port, where the candidate starts only after the replay has.
+	// The candidate's port is held from the start (a port let go and
+	// taken again could be another program's by then), but the candidate
+	// starts only once the replay has tried it and found nobody.
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := lis.Addr().String()
-	lis.Close()
-	done := make(chan result)
-	go func() { done <- runCmd(t, nil, "replay", reports, "--candidate", addr, "--wait", "30s") }()
-	time.Sleep(300 * time.Millisecond)
+	gate := &startingListener{Listener: lis, tried: make(chan struct{}), started: make(chan struct{})}
 	srv := grpc.NewServer()
 	pb.RegisterQuoteServiceServer(srv, &quotes{units: 10})
 	reflection.Register(srv)
-	lis, err = net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
 	served := make(chan struct{})
-	go func() { defer close(served); _ = srv.Serve(lis) }()
+	go func() { defer close(served); _ = srv.Serve(gate) }()
 	defer func() { srv.Stop(); <-served }()
+	done := make(chan result, 1)
+	go func() { done <- runCmd(t, nil, "replay", reports, "--candidate", lis.Addr().String(), "--wait", "30s") }()
+	select {
+	case <-gate.tried:
+		close(gate.started)
+	case r := <-done:
+		t.Fatalf("the replay ended before it tried the candidate: %s", r)
+	}
 	if r := <-done; r.code != exitOK || !strings.Contains(r.stdout, "1 fully fixed") {
 		t.Fatalf("%s", r)
 	}
@@ -550,5 +552,33 @@ func TestReplayHeadersNotChecked(t *testing.T) {
 	if r.code != exitOK || tally.FullyFixed != 1 || len(calls[0].Fixed) != 0 || len(calls[0].NotChecked) != 1 ||
 		calls[0].NotChecked[0].Why != "response headers are not compared by a replay" {
 		t.Fatalf("%+v\n%s", calls, r)
+	}
+}
+
+// startingListener is the listener of a candidate that is still starting:
+// until started is closed it resets every connection, as a port nobody
+// listens on refuses it, and closes tried at the first.
+type startingListener struct {
+	net.Listener
+	tried, started chan struct{}
+	once           sync.Once
+}
+
+func (l *startingListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		select {
+		case <-l.started:
+			return c, nil
+		default:
+		}
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0) // a reset, not an orderly close
+		}
+		_ = c.Close()
+		l.once.Do(func() { close(l.tried) })
 	}
 }
