@@ -103,12 +103,29 @@ func (p *ParallelRun) enter(ctx context.Context, e *methodEntry, requestBytes in
 }
 
 // dropped counts a call that was not mirrored for want of room, in the
-// metrics and in the status; sinks get no report of it (see
-// OUTCOME_DROPPED), which would cost most when the parallel run is
-// overloaded.
+// metrics and, through foldDrops, in the status; sinks get no report of it
+// (see OUTCOME_DROPPED). Drops come in floods, on the caller's path: one
+// atomic add, no lock and no allocation. A method past the bound of those
+// built on first use (maxCachedMethods) has no lasting entry: its drops
+// count in the metrics only.
 func (p *ParallelRun) dropped(ctx context.Context, e *methodEntry, reason string) {
 	p.tel.drop(ctx, e.attrs, reason)
-	p.tracker.Add(&parallelrunv1.Report{Method: e.name, Outcome: parallelrunv1.Outcome_OUTCOME_DROPPED, Time: timestamppb.Now()})
+	e.dropped.Add(1)
+}
+
+// foldDrops gives the status the drops of e it has not had yet, as made
+// now. It runs off the caller's path: in the comparison goroutines, and in
+// Status.
+func (p *ParallelRun) foldDrops(e *methodEntry) {
+	n := e.dropped.Swap(0)
+	if n == 0 {
+		return
+	}
+	// The tracker keeps nothing of a report: one serves them all.
+	r := &parallelrunv1.Report{Method: e.name, Outcome: parallelrunv1.Outcome_OUTCOME_DROPPED, Time: timestamppb.Now()}
+	for range n {
+		p.tracker.Add(r)
+	}
 }
 
 // candidateContext keeps the caller's values (trace, outgoing metadata)

@@ -81,6 +81,10 @@ func (p *ParallelRun) buildMethods(rules []MethodRule, where string) (*methodTab
 // t, then puts t in its place; setMu is held, so nothing else replaces the
 // table in between.
 func (p *ParallelRun) installMethods(t *methodTable) {
+	// The old entries' drops reach the status now; calls dropped by a
+	// call that looked its entry up just before the swap may be missed
+	// there (the metrics have them).
+	p.eachEntry(p.foldDrops)
 	t.inherit(p.methods.Load())
 	p.methods.Store(t)
 }

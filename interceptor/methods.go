@@ -50,6 +50,10 @@ type methodEntry struct {
 	// probes says noise probes are made: configured, and the method is
 	// declared free of side effects or writes are allowed.
 	probes bool
+	// dropped counts the calls dropped for want of room that the status
+	// has not taken yet: the caller's path pays one atomic add, and the
+	// comparison goroutines and Status fold them in (foldDrops).
+	dropped atomic.Int64
 }
 
 // maxCachedMethods bounds the entries built on first use, for methods that

@@ -399,19 +399,24 @@ func (d *delivery) flush(ctx context.Context) (err error) {
 // so that a thousand mismatches read as the handful of problems they are.
 func (p *ParallelRun) Signals() []MethodSignals {
 	var out []MethodSignals
-	add := func(e *methodEntry) {
+	p.eachEntry(func(e *methodEntry) {
 		if ms := e.signals.snapshot(e.name); ms.Compared > 0 || len(ms.Signatures) > 0 {
 			out = append(out, ms)
 		}
-	}
-	t := p.methods.Load()
-	for _, e := range t.exact {
-		add(e)
-	}
-	t.cache.Range(func(_, v any) bool {
-		add(v.(*methodEntry))
-		return true
 	})
 	slices.SortFunc(out, func(a, b MethodSignals) int { return strings.Compare(a.Method, b.Method) })
 	return out
+}
+
+// eachEntry calls f with every entry of the table in force: the exact
+// methods and those built on first use.
+func (p *ParallelRun) eachEntry(f func(*methodEntry)) {
+	t := p.methods.Load()
+	for _, e := range t.exact {
+		f(e)
+	}
+	t.cache.Range(func(_, v any) bool {
+		f(v.(*methodEntry))
+		return true
+	})
 }

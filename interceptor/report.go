@@ -166,6 +166,7 @@ func (p *ParallelRun) record(parent context.Context, e *methodEntry, start time.
 	rep.Differences = reportDiffs(v.diffs)
 	rep.Noise = reportDiffs(v.noise)
 	// The tracker keeps copies of what it needs; the rest is for sinks.
+	p.foldDrops(e)
 	p.tracker.Add(rep)
 	if len(p.reports) == 0 {
 		return

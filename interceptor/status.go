@@ -17,6 +17,7 @@ import (
 // kill switch is on ([ParallelRun.SetDisabled]), mirroring_disabled says
 // so.
 func (p *ParallelRun) Status() *parallelrunv1.RunStatus {
+	p.eachEntry(p.foldDrops)
 	st := p.tracker.Status(time.Now())
 	st.MirroringDisabled = p.Disabled()
 	return st
