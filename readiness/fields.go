@@ -109,15 +109,9 @@ func (t *fieldTally) add(d *parallelrunv1.Difference, call uint64, traceID strin
 
 // top returns the n fields counted most, most first, then by name.
 func (t *fieldTally) top(n int) []*parallelrunv1.FieldSummary {
-	all := make([]*fieldCount, 0, len(t.byName))
-	for _, c := range t.byName {
-		all = append(all, c)
-	}
-	slices.SortFunc(all, func(a, b *fieldCount) int {
-		return cmp.Or(cmp.Compare(b.count, a.count), strings.Compare(a.name, b.name))
-	})
-	out := make([]*parallelrunv1.FieldSummary, 0, min(n, len(all)))
-	for _, c := range all[:min(n, len(all))] {
+	best := mostCounted(t.byName, n, func(c *fieldCount) (int64, string) { return c.count, c.name })
+	out := make([]*parallelrunv1.FieldSummary, 0, len(best))
+	for _, c := range best {
 		out = append(out, &parallelrunv1.FieldSummary{
 			Field:    c.name,
 			Count:    c.count,
@@ -198,15 +192,9 @@ func fieldKinds(diffs []*parallelrunv1.Difference) []string {
 // top returns the n signatures counted most, most first, then by
 // signature.
 func (t *signatureTally) top(n int) []*parallelrunv1.SignatureSummary {
-	all := make([]*signatureCount, 0, len(t.bySig))
-	for _, c := range t.bySig {
-		all = append(all, c)
-	}
-	slices.SortFunc(all, func(a, b *signatureCount) int {
-		return cmp.Or(cmp.Compare(b.count, a.count), strings.Compare(a.signature, b.signature))
-	})
-	out := make([]*parallelrunv1.SignatureSummary, 0, min(n, len(all)))
-	for _, c := range all[:min(n, len(all))] {
+	best := mostCounted(t.bySig, n, func(c *signatureCount) (int64, string) { return c.count, c.signature })
+	out := make([]*parallelrunv1.SignatureSummary, 0, len(best))
+	for _, c := range best {
 		out = append(out, &parallelrunv1.SignatureSummary{
 			Signature:     c.signature,
 			Count:         c.count,
@@ -219,6 +207,21 @@ func (t *signatureTally) top(n int) []*parallelrunv1.SignatureSummary {
 		})
 	}
 	return out
+}
+
+// mostCounted returns the n values of m counted most, most first, then
+// by name (key says both).
+func mostCounted[T any](m map[string]*T, n int, key func(*T) (int64, string)) []*T {
+	all := make([]*T, 0, len(m))
+	for _, c := range m {
+		all = append(all, c)
+	}
+	slices.SortFunc(all, func(a, b *T) int {
+		ca, na := key(a)
+		cb, nb := key(b)
+		return cmp.Or(cmp.Compare(cb, ca), strings.Compare(na, nb))
+	})
+	return all[:min(n, len(all))]
 }
 
 // timestamp is the Timestamp of ns nanoseconds since the epoch; nil for
