@@ -171,6 +171,12 @@ var shellCommands = map[string]shellCommand{
 	".bin/jaeger &": {},
 	"go run -C examples/jaeger .   # -otlp host:port for another collector":                                     {},
 	`curl -g 'localhost:16686/api/traces?service=pricing-client&limit=20&tags={"parallelrun.mismatch":"true"}'`: {},
+	// The fleet: .ci/run builds Prometheus and the Collector as written;
+	// examples/fleet's end-to-end test runs the command against them, on
+	// ports of its own.
+	`go run ./cmd/parallelrun summary --prometheus http://localhost:9090 --selector 'job="pricing-client"'`:      {},
+	"(cd tools/prometheus && go build -o ../../.bin/prometheus github.com/prometheus/prometheus/cmd/prometheus)": {ci: true},
+	"(cd tools/otelcol && go build -o ../../.bin/otelcol .)":                                                     {ci: true},
 	// What CI runs.
 	"bash .ci/run": {},
 	// Run here with a fuzz time of a few seconds: the one change.

@@ -171,4 +171,17 @@
 // metrics and reports name methods as OpenTelemetry's rpc.method does
 // ("pkg.Service/Method"); calls to methods that are not configured are
 // counted under [OtherMethod].
+//
+// # Metrics over a fleet
+//
+// Counters say how many calls mismatched, but not how many were compared
+// since the last mismatch, which readiness needs and which no sum of
+// counters over many instances gives. So each method also has three
+// gauges: parallelrun.streak.calls, the calls this instance compared since
+// its last mismatch (or in all); parallelrun.last_mismatch.time and
+// parallelrun.first_compared.time, in seconds since the epoch, at the
+// reports' times. Over a fleet the last mismatch is the latest of the
+// instances', and each instance's streak bounds what it compared since
+// then. A method's streak outlives a change of configuration
+// ([ParallelRun.SetMethods]).
 package interceptor

@@ -108,12 +108,16 @@ func (p *ParallelRun) record(parent context.Context, e *methodEntry, start time.
 	span.End()
 
 	ctx := context.WithoutCancel(parent)
+	now := time.Now()
 	p.tel.outcome(ctx, e.attrs, v.outcome)
-	for _, d := range v.diffs {
-		p.tel.differences.Add(ctx, 1, metric.WithAttributes(semconv.RPCSystemNameGRPC, e.attrs.method, FieldKey.String(d.Field)))
+	if mismatch || v.outcome == parallelrunv1.Outcome_OUTCOME_MATCH {
+		p.tel.streaks.of(e.attrs).compared(now, mismatch)
 	}
-	for _, d := range v.noise {
-		p.tel.noise.Add(ctx, 1, metric.WithAttributes(semconv.RPCSystemNameGRPC, e.attrs.method, FieldKey.String(d.Field)))
+	for _, field := range distinctFields(v.diffs) {
+		p.tel.differences.Add(ctx, 1, metric.WithAttributes(semconv.RPCSystemNameGRPC, e.attrs.method, FieldKey.String(field)))
+	}
+	for _, field := range distinctFields(v.noise) {
+		p.tel.noise.Add(ctx, 1, metric.WithAttributes(semconv.RPCSystemNameGRPC, e.attrs.method, FieldKey.String(field)))
 	}
 	if mismatch {
 		traceID := ""
@@ -140,7 +144,7 @@ func (p *ParallelRun) record(parent context.Context, e *methodEntry, start time.
 		Method:               e.name,
 		Outcome:              v.outcome,
 		DifferencesTruncated: v.truncated,
-		Time:                 timestamppb.Now(),
+		Time:                 timestamppb.New(now),
 		Error:                strings.ToValidUTF8(v.problem, "\uFFFD"),
 		Incomplete:           f.incomplete,
 		NoiseProbed:          f.probed,
@@ -176,6 +180,25 @@ func (p *ParallelRun) record(parent context.Context, e *methodEntry, start time.
 		p.addReplies(rep, in, e.cfg.differ)
 	}
 	p.publish(ctx, rep)
+}
+
+// distinctFields are the index-free fields of diffs, each once, in order
+// of appearance: a call counts once at a field however many elements of a
+// list differ there, as the readiness package counts it, and a reply with
+// a long list that differs costs one metric update, not one per element.
+func distinctFields(diffs []protodiff.Difference) []string {
+	if len(diffs) == 0 {
+		return nil
+	}
+	seen := make(map[string]bool, min(len(diffs), 16))
+	out := make([]string, 0, min(len(diffs), 16))
+	for _, d := range diffs {
+		if !seen[d.Field] {
+			seen[d.Field] = true
+			out = append(out, d.Field)
+		}
+	}
+	return out
 }
 
 func reportDiffs(diffs []protodiff.Difference) []*parallelrunv1.Difference {

@@ -98,7 +98,8 @@ type telemetry struct {
 	reportsLost metric.Int64Counter
 
 	// other counts the calls to methods that are not configured.
-	other *methodAttrs
+	other   *methodAttrs
+	streaks *streaks
 }
 
 // methodAttrs are a method's attribute sets, built once per configured
@@ -111,6 +112,7 @@ type methodAttrs struct {
 	dropped  map[string]metric.MeasurementOption
 	outcomes map[parallelrunv1.Outcome]metric.MeasurementOption
 	opt      metric.MeasurementOption
+	streak   atomic.Pointer[streak] // set on the first call compared
 }
 
 func newTelemetry(tp trace.TracerProvider, mp metric.MeterProvider) (*telemetry, error) {
@@ -121,20 +123,20 @@ func newTelemetry(tp trace.TracerProvider, mp metric.MeterProvider) (*telemetry,
 		mp = otel.GetMeterProvider()
 	}
 	m := mp.Meter(scope)
-	t := &telemetry{tracer: tp.Tracer(scope), meter: m, other: newMethodAttrs(OtherMethod)}
+	t := &telemetry{tracer: tp.Tracer(scope), meter: m, other: newMethodAttrs(OtherMethod), streaks: newStreaks()}
 	var err error
 	if t.comparisons, err = m.Int64Counter("parallelrun.comparisons",
 		metric.WithDescription("Mirrored calls by outcome."), metric.WithUnit("{call}")); err != nil {
 		return nil, err
 	}
 	if t.differences, err = m.Int64Counter("parallelrun.differences",
-		metric.WithDescription("Field differences between legacy and candidate replies, by index-free field path."),
-		metric.WithUnit("{difference}")); err != nil {
+		metric.WithDescription("Calls whose legacy and candidate replies differ at a field, by index-free field path: once per call and field."),
+		metric.WithUnit("{call}")); err != nil {
 		return nil, err
 	}
 	if t.noise, err = m.Int64Counter("parallelrun.noise",
-		metric.WithDescription("Differences explained by noise (where the legacy service disagrees with itself), by index-free field path."),
-		metric.WithUnit("{difference}")); err != nil {
+		metric.WithDescription("Calls with differences at a field explained by noise (where the legacy service disagrees with itself), by index-free field path: once per call and field."),
+		metric.WithUnit("{call}")); err != nil {
 		return nil, err
 	}
 	if t.mismatches, err = m.Int64Counter("parallelrun.mismatches",
@@ -188,6 +190,9 @@ func (t *telemetry) observe(a *admission, disabled *atomic.Bool) (metric.Registr
 	enabled, err := t.meter.Int64ObservableGauge("parallelrun.mirroring.enabled",
 		metric.WithDescription("1 while calls are mirrored as configured, 0 while the kill switch stops all mirroring."), metric.WithUnit("1"))
 	if err != nil {
+		return nil, err
+	}
+	if err := t.streaks.register(t); err != nil {
 		return nil, err
 	}
 	return t.meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {

@@ -129,6 +129,10 @@
 // mismatched in the last 1h", "streak of 5,000 calls over 3h12m", the
 // candidate error rate, the latency ratio when checked).
 //
+// [Judge] and [JudgeRun] judge a status built elsewhere (from the metrics
+// of a fleet of client instances, by the summary command) by the same
+// rules and words.
+//
 // The run is NOT_READY when any method is, else NOT_ENOUGH_DATA when any
 // method is or there is none ("no calls compared yet"), else READY; its
 // reasons say how many methods are ready and name those that are not. A

@@ -99,8 +99,12 @@ func judge(p *parallelrunv1.ReadinessPolicy, ms *parallelrunv1.MethodStatus, w *
 			if streak.GetLastMismatchTraceId() != "" {
 				trace = " (trace " + streak.GetLastMismatchTraceId() + ")"
 			}
-			notReady = append(notReady, fmt.Sprintf("last mismatch %s ago at %s%s, %s needed",
-				duration(streakDur), streak.GetLastMismatchAt(), trace, duration(minDur)))
+			at := ""
+			if a := streak.GetLastMismatchAt(); a != "" {
+				at = " at " + a
+			}
+			notReady = append(notReady, fmt.Sprintf("last mismatch %s ago%s%s, %s needed",
+				duration(streakDur), at, trace, duration(minDur)))
 		}
 	}
 	r := &parallelrunv1.Readiness{Policy: Merge(nil, p)}

@@ -192,6 +192,15 @@ func TestVerdicts(t *testing.T) {
 			if st.GetReadiness().GetVerdict() != tt.verdict {
 				t.Errorf("run verdict %v, want %v as its only method's", st.GetReadiness().GetVerdict(), tt.verdict)
 			}
+			// Judge, given the status without its verdict, judges alike.
+			ms := proto.Clone(methodStatus(t, st, quote)).(*parallelrunv1.MethodStatus)
+			ms.Readiness = nil
+			if again := readiness.Judge(tt.policy, ms); !proto.Equal(again, got) {
+				t.Errorf("Judge: %v, want %v", again, got)
+			}
+			if run := readiness.JudgeRun(tt.policy, st.GetMethods()); !proto.Equal(run, st.GetReadiness()) {
+				t.Errorf("JudgeRun: %v, want %v", run, st.GetReadiness())
+			}
 		})
 	}
 }

@@ -20,6 +20,10 @@
 //     differences as one list-valued attribute. Repeated candidate and
 //     legacy errors are logged once per interval ([WithErrorInterval]);
 //     Flush logs how many were left out.
+//   - [OTelLog] emits one OpenTelemetry log record per report (the event
+//     [EventName], the report's JSON as its body, its trace and span IDs)
+//     through the application's LoggerProvider, so that every client
+//     instance's reports reach one log store over OTLP.
 //   - [Memory] keeps reports for tests and can wait for them.
 //   - [Multi] sends each report to several sinks, isolated from each other:
 //     one that fails or panics keeps no other from a report or from Flush.

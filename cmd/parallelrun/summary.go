@@ -16,13 +16,18 @@ import (
 )
 
 const summarySynopsis = `Usage: parallelrun summary [flags] [REPORTS...]
+       parallelrun summary [flags] --prometheus URL
 
 Judges from the reports in REPORTS whether the candidate is ready to be
 promoted, per method and in all, against a readiness policy: the defaults,
 with the fields the policy flags set replaced. Prints per method its
 verdict, counts, rates, streak without a mismatch and latencies, the
 reasons of the verdict, the fields and problems that differ most and the
-noise; then the overall verdict. Exit status 0 only when it is READY.`
+noise; then the overall verdict. Exit status 0 only when it is READY.
+
+With --prometheus, judges the same way from the metrics that every client
+instance exports to the Prometheus server at URL (through an OpenTelemetry
+Collector or Prometheus's own OTLP receiver): the whole fleet at once.`
 
 // summaryFlags are the flags of summary.
 type summaryFlags struct {
@@ -34,6 +39,8 @@ type summaryFlags struct {
 	now                         string
 	top                         int
 	json                        bool
+	prometheus, selector        string
+	lookback                    time.Duration
 }
 
 func runSummary(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -53,6 +60,9 @@ func runSummary(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs.StringVar(&f.now, "now", "", "the time to judge at, RFC 3339 (default: the newest report's time, but never later than the command's start on this machine's clock)")
 	fs.IntVar(&f.top, "top", readiness.DefaultTopFields, "fields, signatures and noise fields listed per method")
 	fs.BoolVar(&f.json, "json", false, "print the status as JSON (a parallelrun.v1.RunStatus) instead")
+	fs.StringVar(&f.prometheus, "prometheus", "", "judge from the metrics in the Prometheus server at this URL instead of from reports")
+	fs.StringVar(&f.selector, "selector", "", `with --prometheus: label matchers that pick the run's series, such as 'job="pricing-client"'`)
+	fs.DurationVar(&f.lookback, "lookback", 24*time.Hour, "with --prometheus: how far back an instance's last sample is looked for; instances silent for longer are left out")
 	files, err := parseArgs(fs, args, stdout)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -62,6 +72,13 @@ func runSummary(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	policy, now, err := f.check(fs)
 	if err != nil {
+		return exitUsage
+	}
+	if f.prometheus != "" {
+		return summaryFromPrometheus(&f, files, policy, now, fs, stdout, stderr)
+	}
+	if f.selector != "" {
+		usageError(fs, "--selector: only with --prometheus")
 		return exitUsage
 	}
 	tracker, err := readiness.NewTracker(readiness.WithPolicy(policy), readiness.WithTopFields(f.top))

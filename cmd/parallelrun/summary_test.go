@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -200,6 +203,18 @@ func TestSummaryMalformedAndStdin(t *testing.T) {
 func TestSummaryExitStatus(t *testing.T) {
 	a, b, _ := twoInstances(t)
 	dir := t.TempDir()
+	// A server that is not Prometheus, and a port nothing listens on.
+	notPromServer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprint(w, "<html>not here</html>")
+	}))
+	defer notPromServer.Close()
+	notProm := notPromServer.URL
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := l.Addr().String()
+	l.Close()
 	for _, c := range []struct {
 		args   []string
 		stdin  string
@@ -219,6 +234,13 @@ func TestSummaryExitStatus(t *testing.T) {
 		{args: []string{filepath.Join(dir, "missing.jsonl")}, code: exitUsage, stderr: "missing.jsonl: open"},
 		{args: []string{dir}, code: exitUsage, stderr: "is a directory"},
 		{args: []string{"-h"}, code: exitOK, stdout: "-max-p99-ratio"},
+		{args: []string{a, "--prometheus", notProm}, code: exitUsage, stderr: "--prometheus: judges from metrics, not from report files"},
+		{args: []string{"--prometheus", "ftp://example.com"}, code: exitUsage, stderr: `"ftp://example.com": not an http or https URL`},
+		{args: []string{"--prometheus", notProm, "--lookback", "10m"}, code: exitUsage, stderr: "--lookback 10m0s: shorter than the window, 1h0m0s"},
+		{args: []string{"--prometheus", notProm, "--selector", `{job="x"}`}, code: exitUsage, stderr: "label matchers without braces"},
+		{args: []string{a, "--selector", `job="x"`}, code: exitUsage, stderr: "--selector: only with --prometheus"},
+		{args: []string{"--prometheus", notProm}, code: exitUsage, stderr: "parallelrun summary: prometheus: query sum by (rpc_method, parallelrun_outcome)"},
+		{args: []string{"--prometheus", "http://" + closed}, code: exitUsage, stderr: "connection refused"},
 	} {
 		r := runCmd(t, strings.NewReader(c.stdin), append([]string{"summary"}, c.args...)...)
 		if r.code != c.code || !strings.Contains(r.stdout, c.stdout) || !strings.Contains(r.stderr, c.stderr) {

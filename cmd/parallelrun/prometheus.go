@@ -1,0 +1,467 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	parallelrunv1 "github.com/parallelrun/grpc-parallelrun/proto/parallelrun/v1"
+	"github.com/parallelrun/grpc-parallelrun/readiness"
+	"github.com/parallelrun/grpc-parallelrun/sink"
+)
+
+// The interceptor's metrics as Prometheus names them when they arrive
+// over OTLP (its default translation: dots become underscores, a
+// counter gains _total, a unit in seconds _seconds, braced units none).
+const (
+	promComparisons   = "parallelrun_comparisons_total"
+	promStreakCalls   = "parallelrun_streak_calls"
+	promLastMismatch  = "parallelrun_last_mismatch_time_seconds"
+	promFirstCompared = "parallelrun_first_compared_time_seconds"
+	promDifferences   = "parallelrun_differences_total"
+	promNoise         = "parallelrun_noise_total"
+	promMismatches    = "parallelrun_mismatches_total"
+	promLegacyDur     = "parallelrun_legacy_duration_seconds"
+	promCandidateDur  = "parallelrun_candidate_duration_seconds"
+	labelMethod       = "rpc_method"
+	labelOutcome      = "parallelrun_outcome"
+)
+
+// maxPromResponse bounds what is read of one answer of Prometheus.
+const maxPromResponse = 64 << 20
+
+// promClient asks one Prometheus server's HTTP API, every query at the
+// same evaluation time.
+type promClient struct {
+	base *url.URL
+	http *http.Client
+	at   time.Time
+}
+
+func newPromClient(raw string, at time.Time) (*promClient, error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("%q: not an http or https URL of a Prometheus server", raw)
+	}
+	return &promClient{base: u, http: &http.Client{Timeout: time.Minute}, at: at}, nil
+}
+
+// sample is one series of an instant vector.
+type sample struct {
+	labels map[string]string
+	value  float64
+}
+
+// query evaluates an instant query at c.at.
+func (c *promClient) query(ctx context.Context, q string) ([]sample, error) {
+	u := c.base.JoinPath("api/v1/query")
+	v := url.Values{"query": {q}, "time": {promTime(c.at)}}
+	u.RawQuery = v.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxPromResponse+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(body) > maxPromResponse {
+		return nil, fmt.Errorf("query %s: answer larger than %d MiB", q, maxPromResponse>>20)
+	}
+	var answer struct {
+		Status string `json:"status"`
+		Error  string `json:"error"`
+		Data   struct {
+			ResultType string `json:"resultType"`
+			Result     []struct {
+				Metric map[string]string `json:"metric"`
+				Value  [2]any            `json:"value"`
+			} `json:"result"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(body, &answer); err != nil {
+		return nil, fmt.Errorf("query %s: HTTP %d, not an answer of the Prometheus API: %s", q, resp.StatusCode, clean(string(body), 200))
+	}
+	if answer.Status != "success" {
+		return nil, fmt.Errorf("query %s: %s", q, clean(answer.Error, maxErrLen))
+	}
+	if answer.Data.ResultType != "vector" {
+		return nil, fmt.Errorf("query %s: a %s, not a vector", q, answer.Data.ResultType)
+	}
+	out := make([]sample, 0, len(answer.Data.Result))
+	for _, r := range answer.Data.Result {
+		s, ok := r.Value[1].(string)
+		if !ok {
+			return nil, fmt.Errorf("query %s: a value that is not a string", q)
+		}
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return nil, fmt.Errorf("query %s: value %q: %w", q, clean(s, 64), err)
+		}
+		out = append(out, sample{labels: r.Metric, value: f})
+	}
+	return out, nil
+}
+
+// fleet is what a fleet summary asks Prometheus: the series a selector
+// picks, each instance's last sample within the lookback.
+type fleet struct {
+	c        *promClient
+	selector string // label matchers, without braces; may be empty
+	lookback time.Duration
+	window   time.Duration
+	topN     int
+}
+
+// sel is a series selector of metric, with the fleet's matchers and
+// extra ones.
+func (f *fleet) sel(metric string, extra ...string) string {
+	m := extra
+	if f.selector != "" {
+		m = append([]string{f.selector}, extra...)
+	}
+	return metric + "{" + strings.Join(m, ", ") + "}"
+}
+
+// last is each series' last sample within the lookback.
+func (f *fleet) last(sel string) string {
+	return fmt.Sprintf("last_over_time(%s[%s])", sel, promDuration(f.lookback))
+}
+
+// lastAt is each series' last sample within the lookback before t.
+func (f *fleet) lastAt(sel string, t time.Time) string {
+	return fmt.Sprintf("last_over_time(%s[%s] @ %s)", sel, promDuration(f.lookback), promTime(t))
+}
+
+// windowed is how much each series of a counter grew within the window:
+// its last value less its last value in the window before, or all of it
+// for a series that began within the window. A series began where its process
+// did, so its first value counts everything since: the window is exact to
+// the export interval, as the tracker's is to a sixtieth of the window.
+func (f *fleet) windowed(sel string) string {
+	w := promDuration(f.window)
+	now := fmt.Sprintf("last_over_time(%s[%s])", sel, w)
+	before := fmt.Sprintf("last_over_time(%s[%s] offset %s)", sel, w, w)
+	return fmt.Sprintf("(clamp_min(%s - %s, 0) or %s)", now, before, now)
+}
+
+// fleetStatus builds the run's status from the metrics of every instance
+// the selector picks, judged by policy as the tracker would judge the
+// union of their reports.
+func fleetStatus(ctx context.Context, f *fleet, policy *parallelrunv1.ReadinessPolicy) (*parallelrunv1.RunStatus, error) {
+	methods := map[string]*parallelrunv1.MethodStatus{}
+	get := func(m string) *parallelrunv1.MethodStatus {
+		if ms := methods[m]; ms != nil {
+			return ms
+		}
+		ms := &parallelrunv1.MethodStatus{Method: "/" + strings.TrimPrefix(m, "/"),
+			Outcomes: &parallelrunv1.OutcomeCounts{}, WindowOutcomes: &parallelrunv1.OutcomeCounts{}, Streak: &parallelrunv1.Streak{}}
+		methods[m] = ms
+		return ms
+	}
+	by := "sum by (" + labelMethod + ", " + labelOutcome + ") "
+	total, err := f.c.query(ctx, by+"("+f.last(f.sel(promComparisons))+")")
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range total {
+		addOutcome(get(s.labels[labelMethod]).Outcomes, s.labels[labelOutcome], s.value)
+	}
+	inWindow, err := f.c.query(ctx, by+"("+f.windowed(f.sel(promComparisons))+")")
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range inWindow {
+		addOutcome(get(s.labels[labelMethod]).WindowOutcomes, s.labels[labelOutcome], s.value)
+	}
+	lastMismatch, err := f.c.query(ctx, "max by ("+labelMethod+") ("+f.last(f.sel(promLastMismatch))+")")
+	if err != nil {
+		return nil, err
+	}
+	firstCompared, err := f.c.query(ctx, "min by ("+labelMethod+") ("+f.last(f.sel(promFirstCompared))+")")
+	if err != nil {
+		return nil, err
+	}
+	first := map[string]time.Time{}
+	for _, s := range firstCompared {
+		first[s.labels[labelMethod]] = unixTime(s.value)
+	}
+	last := map[string]time.Time{}
+	for _, s := range lastMismatch {
+		last[s.labels[labelMethod]] = unixTime(s.value)
+	}
+
+	if len(methods) > readiness.DefaultMaxMethods {
+		return nil, fmt.Errorf("%s methods, more than %s: pick fewer series with --selector",
+			count(int64(len(methods))), count(readiness.DefaultMaxMethods))
+	}
+	names := make([]string, 0, len(methods))
+	for m := range methods {
+		names = append(names, m)
+	}
+	slices.Sort(names)
+	legacy, err := f.latencies(ctx, promLegacyDur)
+	if err != nil {
+		return nil, err
+	}
+	candidate, err := f.latencies(ctx, promCandidateDur)
+	if err != nil {
+		return nil, err
+	}
+	fields, err := f.top(ctx, promDifferences, "parallelrun_field")
+	if err != nil {
+		return nil, err
+	}
+	noise, err := f.top(ctx, promNoise, "parallelrun_field")
+	if err != nil {
+		return nil, err
+	}
+	signatures, err := f.top(ctx, promMismatches, "parallelrun_signature")
+	if err != nil {
+		return nil, err
+	}
+	st := &parallelrunv1.RunStatus{Time: timestamppb.New(f.c.at)}
+	for _, m := range names {
+		ms := methods[m]
+		if err := f.streak(ctx, m, ms, first[m], last[m]); err != nil {
+			return nil, err
+		}
+		w := ms.GetWindowOutcomes()
+		ms.MismatchRate = share(w.GetMismatch(), w.GetMatch()+w.GetMismatch())
+		ms.CandidateErrorRate = share(w.GetCandidateError(), w.GetMatch()+w.GetMismatch()+w.GetCandidateError())
+		ms.LegacyLatency, ms.CandidateLatency = legacy[m], candidate[m]
+		for _, c := range fields[m] {
+			ms.TopFields = append(ms.TopFields, &parallelrunv1.FieldSummary{Field: c.name, Count: c.n})
+		}
+		for _, c := range noise[m] {
+			ms.NoiseFields = append(ms.NoiseFields, &parallelrunv1.FieldSummary{Field: c.name, Count: c.n})
+		}
+		for _, c := range signatures[m] {
+			ms.TopSignatures = append(ms.TopSignatures, &parallelrunv1.SignatureSummary{Signature: c.name, Count: c.n})
+		}
+		ms.Readiness = readiness.Judge(policy, ms)
+		st.Methods = append(st.Methods, ms)
+	}
+	st.Readiness = readiness.JudgeRun(policy, st.Methods)
+	return st, nil
+}
+
+// streak fills the method's streak: since the fleet's last mismatch (the
+// latest of any instance's), or since its first call compared when none
+// had one. Each instance adds the calls it compared since then: its
+// counter's growth since its last sample before the mismatch, but never
+// more than its own streak, which starts at its own last mismatch. The
+// instance of the last mismatch is thus exact, and each other one exact
+// to its export interval.
+func (f *fleet) streak(ctx context.Context, method string, ms *parallelrunv1.MethodStatus, first, last time.Time) error {
+	sel := f.sel(promComparisons, labelMethod+"="+strconv.Quote(method), labelOutcome+`=~"match|mismatch"`)
+	compared := fmt.Sprintf("sum by (job, instance) (%s)", f.last(sel))
+	since := first
+	if !last.IsZero() {
+		since = last
+		ms.Streak.LastMismatchTime = timestamppb.New(last)
+		atThen := fmt.Sprintf("sum by (job, instance) (%s)", f.lastAt(sel, last))
+		own := fmt.Sprintf("sum by (job, instance) (%s)", f.last(f.sel(promStreakCalls, labelMethod+"="+strconv.Quote(method))))
+		growth := fmt.Sprintf("((%s - %s) or %s)", compared, atThen, compared)
+		calls, err := f.c.query(ctx, fmt.Sprintf("sum((%s < %s) or %s)", own, growth, growth))
+		if err != nil {
+			return err
+		}
+		for _, s := range calls {
+			ms.Streak.Calls += int64(math.Round(s.value))
+		}
+	} else {
+		ms.Streak.Calls = ms.GetOutcomes().GetMatch() + ms.GetOutcomes().GetMismatch()
+	}
+	if !since.IsZero() {
+		ms.Streak.Duration = durationpb.New(max(0, f.c.at.Sub(since)))
+	} else {
+		ms.Streak.Duration = durationpb.New(0)
+	}
+	return nil
+}
+
+// latencies summarises a duration histogram within the window, per
+// method that it counted anything of. The percentiles are Prometheus's
+// estimates within the histogram's buckets, coarser than the tracker's.
+func (f *fleet) latencies(ctx context.Context, histogram string) (map[string]*parallelrunv1.LatencySummary, error) {
+	counts, err := f.c.query(ctx, "sum by ("+labelMethod+") ("+f.windowed(f.sel(histogram+"_count"))+")")
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]*parallelrunv1.LatencySummary{}
+	for _, s := range counts {
+		if n := int64(math.Round(s.value)); n > 0 {
+			out[s.labels[labelMethod]] = &parallelrunv1.LatencySummary{Count: n}
+		}
+	}
+	for _, q := range []struct {
+		q  string
+		to func(*parallelrunv1.LatencySummary, *durationpb.Duration)
+	}{
+		{"0.5", func(l *parallelrunv1.LatencySummary, d *durationpb.Duration) { l.P50 = d }},
+		{"0.9", func(l *parallelrunv1.LatencySummary, d *durationpb.Duration) { l.P90 = d }},
+		{"0.99", func(l *parallelrunv1.LatencySummary, d *durationpb.Duration) { l.P99 = d }},
+	} {
+		v, err := f.c.query(ctx, fmt.Sprintf("histogram_quantile(%s, sum by (%s, le) (%s))", q.q, labelMethod, f.windowed(f.sel(histogram+"_bucket"))))
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range v {
+			if l := out[s.labels[labelMethod]]; l != nil && !math.IsNaN(s.value) && !math.IsInf(s.value, 0) && s.value >= 0 {
+				q.to(l, durationpb.New(time.Duration(s.value*float64(time.Second))))
+			}
+		}
+	}
+	return out, nil
+}
+
+// counted is a name and its count.
+type counted struct {
+	name string
+	n    int64
+}
+
+// top lists per method the values of label that a counter counted most,
+// most first, as the tracker does over all its reports: the fields that
+// differ (calls per field), the noise, the mismatches' signatures (their
+// hashes: the metrics do not carry their descriptions).
+func (f *fleet) top(ctx context.Context, counter, label string) (map[string][]counted, error) {
+	v, err := f.c.query(ctx, fmt.Sprintf("topk by (%s) (%d, sum by (%s, %s) (%s) > 0)",
+		labelMethod, f.topN, labelMethod, label, f.last(f.sel(counter))))
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]counted{}
+	for _, s := range v {
+		m := s.labels[labelMethod]
+		out[m] = append(out[m], counted{name: s.labels[label], n: int64(math.Round(s.value))})
+	}
+	for _, list := range out {
+		slices.SortFunc(list, func(a, b counted) int {
+			if a.n != b.n {
+				return cmp.Compare(b.n, a.n)
+			}
+			return strings.Compare(a.name, b.name)
+		})
+	}
+	return out, nil
+}
+
+// addOutcome adds a count to the outcome that name spells.
+func addOutcome(c *parallelrunv1.OutcomeCounts, name string, v float64) {
+	n := int64(math.Round(v))
+	for o := range parallelrunv1.Outcome_name {
+		if sink.OutcomeName(parallelrunv1.Outcome(o)) != name {
+			continue
+		}
+		switch parallelrunv1.Outcome(o) {
+		case parallelrunv1.Outcome_OUTCOME_MATCH:
+			c.Match += n
+		case parallelrunv1.Outcome_OUTCOME_MISMATCH:
+			c.Mismatch += n
+		case parallelrunv1.Outcome_OUTCOME_CANDIDATE_ERROR:
+			c.CandidateError += n
+		case parallelrunv1.Outcome_OUTCOME_DROPPED:
+			c.Dropped += n
+		case parallelrunv1.Outcome_OUTCOME_INTERNAL_ERROR:
+			c.InternalError += n
+		case parallelrunv1.Outcome_OUTCOME_CALLER_CANCELED:
+			c.CallerCanceled += n
+		case parallelrunv1.Outcome_OUTCOME_ABANDONED:
+			c.Abandoned += n
+		case parallelrunv1.Outcome_OUTCOME_LEGACY_ERROR:
+			c.LegacyError += n
+		}
+	}
+}
+
+func share(n, of int64) float64 {
+	if of == 0 {
+		return 0
+	}
+	return float64(n) / float64(of)
+}
+
+// unixTime is a time in seconds since the epoch, to the microsecond.
+func unixTime(s float64) time.Time {
+	return time.UnixMicro(int64(math.Round(s * 1e6))).UTC()
+}
+
+// promTime spells t as PromQL and the API take it, in seconds since the
+// epoch to the millisecond.
+func promTime(t time.Time) string {
+	return strconv.FormatFloat(float64(t.UnixMilli())/1e3, 'f', 3, 64)
+}
+
+// promDuration spells d as PromQL does, in whole milliseconds at least.
+func promDuration(d time.Duration) string {
+	return strconv.FormatInt(max(1, d.Milliseconds()), 10) + "ms"
+}
+
+// summaryFromPrometheus is the summary command judging from the metrics
+// in a Prometheus server.
+func summaryFromPrometheus(f *summaryFlags, files []string, policy *parallelrunv1.ReadinessPolicy, now time.Time,
+	fs *flag.FlagSet, stdout, stderr io.Writer) int {
+	if len(files) > 0 {
+		usageError(fs, "--prometheus: judges from metrics, not from report files (%s)", clean(files[0], 200))
+		return exitUsage
+	}
+	window := readiness.Merge(readiness.DefaultPolicy(), policy).GetWindow().AsDuration()
+	if f.lookback < window {
+		usageError(fs, "--lookback %s: shorter than the window, %s", f.lookback, window)
+		return exitUsage
+	}
+	if strings.ContainsAny(f.selector, "{}") {
+		usageError(fs, "--selector %q: label matchers without braces, such as 'job=\"pricing-client\"'", clean(f.selector, 200))
+		return exitUsage
+	}
+	if now.IsZero() {
+		now = time.Now()
+	}
+	c, err := newPromClient(f.prometheus, now)
+	if err != nil {
+		usageError(fs, "--prometheus %s", err)
+		return exitUsage
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	st, err := fleetStatus(ctx, &fleet{c: c, selector: f.selector, lookback: f.lookback, window: window, topN: f.top}, policy)
+	if err != nil {
+		fmt.Fprintf(stderr, "parallelrun summary: prometheus: %s\n", clean(err.Error(), maxErrLen))
+		return exitUsage
+	}
+	if f.json {
+		b, err := jsonOptions.Marshal(st)
+		if err != nil {
+			fmt.Fprintf(stderr, "parallelrun summary: %s\n", err)
+			return exitFail
+		}
+		fmt.Fprintf(stdout, "%s\n", b)
+	} else {
+		_ = readiness.WriteText(stdout, st)
+		fmt.Fprintf(stdout, "judged from the metrics in %s\n", c.base.Redacted())
+	}
+	if st.GetReadiness().GetVerdict() != parallelrunv1.Verdict_VERDICT_READY {
+		return exitFail
+	}
+	return exitOK
+}
