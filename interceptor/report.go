@@ -3,6 +3,7 @@ package interceptor
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -110,14 +111,15 @@ func (p *ParallelRun) record(parent context.Context, e *methodEntry, start time.
 	ctx := context.WithoutCancel(parent)
 	now := time.Now()
 	p.tel.outcome(ctx, e.attrs, v.outcome)
+	st := p.tel.streaks.of(e.attrs)
 	if mismatch || v.outcome == parallelrunv1.Outcome_OUTCOME_MATCH {
-		p.tel.streaks.of(e.attrs).compared(now, mismatch)
+		st.compared(now, mismatch)
 	}
 	for _, field := range distinctFields(v.diffs) {
-		p.tel.differences.Add(ctx, 1, metric.WithAttributes(semconv.RPCSystemNameGRPC, e.attrs.method, FieldKey.String(field)))
+		p.tel.differences.Add(ctx, 1, metric.WithAttributes(semconv.RPCSystemNameGRPC, e.attrs.method, FieldKey.String(st.fieldLabel(field))))
 	}
 	for _, field := range distinctFields(v.noise) {
-		p.tel.noise.Add(ctx, 1, metric.WithAttributes(semconv.RPCSystemNameGRPC, e.attrs.method, FieldKey.String(field)))
+		p.tel.noise.Add(ctx, 1, metric.WithAttributes(semconv.RPCSystemNameGRPC, e.attrs.method, FieldKey.String(st.fieldLabel(field))))
 	}
 	if mismatch {
 		traceID := ""
@@ -190,13 +192,25 @@ func distinctFields(diffs []protodiff.Difference) []string {
 	if len(diffs) == 0 {
 		return nil
 	}
-	seen := make(map[string]bool, min(len(diffs), 16))
 	out := make([]string, 0, min(len(diffs), 16))
+	var seen map[string]bool // past a few fields, where a scan would cost more
 	for _, d := range diffs {
-		if !seen[d.Field] {
+		switch {
+		case seen != nil:
+			if seen[d.Field] {
+				continue
+			}
 			seen[d.Field] = true
-			out = append(out, d.Field)
+		case slices.Contains(out, d.Field):
+			continue
+		case len(out) == 8:
+			seen = make(map[string]bool, 16)
+			for _, f := range out {
+				seen[f] = true
+			}
+			seen[d.Field] = true
 		}
+		out = append(out, d.Field)
 	}
 	return out
 }

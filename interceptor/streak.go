@@ -2,6 +2,7 @@ package interceptor
 
 import (
 	"context"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,14 +20,18 @@ import (
 // latest of its instances', and its streak start there.
 type streak struct {
 	attrs         metric.MeasurementOption
-	calls         atomic.Int64 // compared since the last mismatch, or in all
-	lastMismatch  atomic.Int64 // unix nanoseconds; 0 before the first mismatch
-	firstCompared atomic.Int64 // unix nanoseconds; 0 before the first call compared
+	fieldsMu      sync.Mutex
+	fields        map[string]bool // the field labels its metrics have used
+	calls         atomic.Int64    // compared since the last mismatch, or in all
+	lastMismatch  atomic.Int64    // unix nanoseconds; 0 before the first mismatch
+	firstCompared atomic.Int64    // unix nanoseconds; 0 before the first call compared
 }
 
 // streaks holds one streak per method name, shared by the entries that a
 // change of configuration builds again, so that a reload does not reset a
-// method's streak.
+// method's streak, and by every parallel run that counts through one
+// MeterProvider ([streaksFor]), so that the gauges, like the counters,
+// speak for the process.
 type streaks struct {
 	mu     sync.Mutex
 	byName map[string]*streak
@@ -36,8 +41,47 @@ type streaks struct {
 
 // maxStreaks bounds the methods with a streak of their own: the configured
 // methods and those a pattern matched are bounded already, but a run that
-// is reconfigured many times could name new methods each time.
+// is reconfigured many times could name new methods each time. Past it a
+// method's gauges go under OtherMethod: judged from the metrics, its
+// mismatches then have no time of their own, which the summary command
+// takes as now (never a streak it cannot show).
 const maxStreaks = 4 * maxCachedMethods
+
+// providerStreaks are the streaks of each MeterProvider that parallel runs
+// have counted through, with one callback each: two runs observing one
+// method through their own callbacks would export whichever ran last.
+// Providers are few in a process; past maxProviders (tests make many), or
+// for a provider type that cannot be a map key, a run has its own.
+var providerStreaks struct {
+	sync.Mutex
+	m map[metric.MeterProvider]*streaks
+}
+
+const maxProviders = 64
+
+// streaksFor returns the streaks of mp, registered with it on first use.
+func streaksFor(mp metric.MeterProvider, t *telemetry) (*streaks, error) {
+	if mp != nil && reflect.TypeOf(mp).Comparable() {
+		providerStreaks.Lock()
+		defer providerStreaks.Unlock()
+		if s := providerStreaks.m[mp]; s != nil {
+			return s, nil
+		}
+		if len(providerStreaks.m) < maxProviders {
+			s := newStreaks()
+			if err := s.register(t); err != nil {
+				return nil, err
+			}
+			if providerStreaks.m == nil {
+				providerStreaks.m = map[metric.MeterProvider]*streaks{}
+			}
+			providerStreaks.m[mp] = s
+			return s, nil
+		}
+	}
+	s := newStreaks()
+	return s, s.register(t)
+}
 
 func newStreaks() *streaks {
 	s := &streaks{byName: map[string]*streak{}}
@@ -84,6 +128,27 @@ func (st *streak) compared(t time.Time, mismatch bool) {
 	}
 }
 
+// fieldLabel is the parallelrun.field a metric of the method counts a
+// field under: its own name while the method has used fewer than
+// maxFieldsPerMethod, as its signals count them, else OtherMethod. The
+// candidate chooses the names of unknown fields (their numbers), and the
+// metrics' cardinality must not be its choice.
+func (st *streak) fieldLabel(name string) string {
+	st.fieldsMu.Lock()
+	defer st.fieldsMu.Unlock()
+	if st.fields[name] {
+		return name
+	}
+	if len(st.fields) >= maxFieldsPerMethod {
+		return OtherMethod
+	}
+	if st.fields == nil {
+		st.fields = map[string]bool{}
+	}
+	st.fields[name] = true
+	return name
+}
+
 // streakInstruments are the gauges the streaks are observed through.
 type streakInstruments struct {
 	calls                       metric.Int64ObservableGauge
@@ -113,9 +178,9 @@ func (t *telemetry) streakInstruments() (streakInstruments, error) {
 }
 
 // register observes the streaks through the gauges for as long as the
-// MeterProvider lives, past Close: what they say is history, as the
-// counters' sums are, and an application that closes the parallel run
-// before it shuts the provider down (the order that flushes the last
+// MeterProvider lives, past every run's Close: what they say is history,
+// as the counters' sums are, and an application that closes the parallel
+// run before it shuts the provider down (the order that flushes the last
 // reports) must export their final values. The callback holds the
 // streaks alone, a few hundred bytes a method.
 func (s *streaks) register(t *telemetry) error {

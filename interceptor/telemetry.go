@@ -123,7 +123,7 @@ func newTelemetry(tp trace.TracerProvider, mp metric.MeterProvider) (*telemetry,
 		mp = otel.GetMeterProvider()
 	}
 	m := mp.Meter(scope)
-	t := &telemetry{tracer: tp.Tracer(scope), meter: m, other: newMethodAttrs(OtherMethod), streaks: newStreaks()}
+	t := &telemetry{tracer: tp.Tracer(scope), meter: m, other: newMethodAttrs(OtherMethod)}
 	var err error
 	if t.comparisons, err = m.Int64Counter("parallelrun.comparisons",
 		metric.WithDescription("Mirrored calls by outcome."), metric.WithUnit("{call}")); err != nil {
@@ -170,6 +170,9 @@ func newTelemetry(tp trace.TracerProvider, mp metric.MeterProvider) (*telemetry,
 		metric.WithDescription("Reports dropped because the sink queue was full."), metric.WithUnit("{report}")); err != nil {
 		return nil, err
 	}
+	if t.streaks, err = streaksFor(mp, t); err != nil {
+		return nil, err
+	}
 	return t, nil
 }
 
@@ -190,9 +193,6 @@ func (t *telemetry) observe(a *admission, disabled *atomic.Bool) (metric.Registr
 	enabled, err := t.meter.Int64ObservableGauge("parallelrun.mirroring.enabled",
 		metric.WithDescription("1 while calls are mirrored as configured, 0 while the kill switch stops all mirroring."), metric.WithUnit("1"))
 	if err != nil {
-		return nil, err
-	}
-	if err := t.streaks.register(t); err != nil {
 		return nil, err
 	}
 	return t.meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {

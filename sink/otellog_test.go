@@ -2,7 +2,9 @@ package sink_test
 
 import (
 	"context"
+	"fmt"
 	"maps"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -12,8 +14,10 @@ import (
 	sdklog "go.opentelemetry.io/otel/sdk/log"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	pb "github.com/parallelrun/grpc-parallelrun/proto/parallelrun/difftest/v1"
 	parallelrunv1 "github.com/parallelrun/grpc-parallelrun/proto/parallelrun/v1"
 	"github.com/parallelrun/grpc-parallelrun/sink"
 )
@@ -138,4 +142,57 @@ func attrs(r sdklog.Record) map[string]string {
 		return true
 	})
 	return m
+}
+
+// A report past the bound leaves out what it must, and says so in its own
+// fields: the request and legacy replies first, then differences.
+func TestOTelLogBoundsARecord(t *testing.T) {
+	lp, exp := newLogProvider(t, false)
+	s, err := sink.NewOTelLog(lp, sink.WithMaxRecordBytes(4<<10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := report(t, parallelrunv1.Outcome_OUTCOME_MISMATCH)
+	var err2 error
+	if big.Request, err2 = anypb.New(&pb.GetQuoteRequest{CustomerId: strings.Repeat("c", 64<<10)}); err2 != nil {
+		t.Fatal(err2)
+	}
+	reply, err := anypb.New(&pb.GetQuoteResponse{Quote: &pb.Quote{QuoteId: strings.Repeat("q", 64<<10)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	big.LegacyReplies = []*anypb.Any{reply}
+	many := report(t, parallelrunv1.Outcome_OUTCOME_MISMATCH)
+	for i := range 10_000 {
+		many.Differences = append(many.Differences, &parallelrunv1.Difference{Path: fmt.Sprintf("items[%d].sku", i), Field: "items.sku"})
+	}
+	small := report(t, parallelrunv1.Outcome_OUTCOME_MATCH)
+	for _, r := range []*parallelrunv1.Report{big, many, small} {
+		if err := s.Publish(context.Background(), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []*parallelrunv1.Report
+	for _, rec := range exp.records {
+		if n := len(rec.Body().AsString()); n > 4<<10 {
+			t.Errorf("a body of %d bytes, bound 4 KiB", n)
+		}
+		var r parallelrunv1.Report
+		if err := protojson.Unmarshal([]byte(rec.Body().AsString()), &r); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, &r)
+	}
+	if r := got[0]; r.GetRequest() != nil || !r.GetRequestOmitted() || r.GetLegacyRepliesOmitted() != 1 || len(r.GetDifferences()) != 2 || r.GetDifferencesTruncated() {
+		t.Errorf("large request and reply: %v", r)
+	}
+	if r := got[1]; len(r.GetDifferences()) == 0 || len(r.GetDifferences()) >= 10_000 || !r.GetDifferencesTruncated() || r.GetRequest() != nil {
+		t.Errorf("10,000 differences: %d kept, truncated %v", len(r.GetDifferences()), r.GetDifferencesTruncated())
+	}
+	if !proto.Equal(got[2], small) {
+		t.Errorf("a small report changed: %v", got[2])
+	}
+	if _, err := sink.NewOTelLog(lp, sink.WithMaxRecordBytes(100)); err == nil || !strings.Contains(err.Error(), "WithMaxRecordBytes(100)") {
+		t.Errorf("WithMaxRecordBytes(100): %v", err)
+	}
 }

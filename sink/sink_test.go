@@ -23,7 +23,7 @@ import (
 	"github.com/parallelrun/grpc-parallelrun/sink"
 )
 
-func report(t *testing.T, outcome parallelrunv1.Outcome) *parallelrunv1.Report {
+func report(t testing.TB, outcome parallelrunv1.Outcome) *parallelrunv1.Report {
 	t.Helper()
 	req, err := anypb.New(&pb.GetQuoteRequest{CustomerId: "c1", Skus: []string{"A1"}})
 	if err != nil {

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -40,8 +42,12 @@ const (
 	labelOutcome      = "parallelrun_outcome"
 )
 
-// maxPromResponse bounds what is read of one answer of Prometheus.
-const maxPromResponse = 64 << 20
+// Bounds on one answer of Prometheus: its size, and its series, counted
+// before it is decoded (a series decoded takes many times its JSON).
+const (
+	maxPromResponse = 16 << 20
+	maxPromSeries   = 50_000
+)
 
 // promClient asks one Prometheus server's HTTP API, every query at the
 // same evaluation time.
@@ -53,8 +59,13 @@ type promClient struct {
 
 func newPromClient(raw string, at time.Time) (*promClient, error) {
 	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("%q: not an http or https URL of a Prometheus server", raw)
+	if err != nil {
+		// Not the URL itself, nor url's error, which quotes it: it may
+		// hold a password.
+		return nil, fmt.Errorf("not a URL of a Prometheus server")
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("%q: not an http or https URL of a Prometheus server", u.Redacted())
 	}
 	return &promClient{base: u, http: &http.Client{Timeout: time.Minute}, at: at}, nil
 }
@@ -63,12 +74,22 @@ func newPromClient(raw string, at time.Time) (*promClient, error) {
 type sample struct {
 	labels map[string]string
 	value  float64
+	raw    string // the value as Prometheus wrote it, for errors
+	time   float64
 }
 
 // query evaluates an instant query at c.at.
 func (c *promClient) query(ctx context.Context, q string) ([]sample, error) {
+	return c.queryAt(ctx, q, promTime(c.at))
+}
+
+// queryAt evaluates an instant query at t (Prometheus's now when empty).
+func (c *promClient) queryAt(ctx context.Context, q, t string) ([]sample, error) {
 	u := c.base.JoinPath("api/v1/query")
-	v := url.Values{"query": {q}, "time": {promTime(c.at)}}
+	v := url.Values{"query": {q}}
+	if t != "" {
+		v.Set("time", t)
+	}
 	u.RawQuery = v.Encode()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
@@ -85,6 +106,9 @@ func (c *promClient) query(ctx context.Context, q string) ([]sample, error) {
 	}
 	if len(body) > maxPromResponse {
 		return nil, fmt.Errorf("query %s: answer larger than %d MiB", q, maxPromResponse>>20)
+	}
+	if n := bytes.Count(body, []byte(`"metric"`)); n > maxPromSeries {
+		return nil, fmt.Errorf("query %s: more than %s series: pick fewer with --selector", q, count(maxPromSeries))
 	}
 	var answer struct {
 		Status string `json:"status"`
@@ -104,21 +128,69 @@ func (c *promClient) query(ctx context.Context, q string) ([]sample, error) {
 		return nil, fmt.Errorf("query %s: %s", q, clean(answer.Error, maxErrLen))
 	}
 	if answer.Data.ResultType != "vector" {
-		return nil, fmt.Errorf("query %s: a %s, not a vector", q, answer.Data.ResultType)
+		return nil, fmt.Errorf("query %s: a %s, not a vector", q, clean(answer.Data.ResultType, 64))
 	}
 	out := make([]sample, 0, len(answer.Data.Result))
 	for _, r := range answer.Data.Result {
+		at, okAt := r.Value[0].(float64)
 		s, ok := r.Value[1].(string)
-		if !ok {
-			return nil, fmt.Errorf("query %s: a value that is not a string", q)
+		if !ok || !okAt {
+			return nil, fmt.Errorf("query %s: a sample that is not [time, \"value\"]", q)
 		}
 		f, err := strconv.ParseFloat(s, 64)
-		if err != nil {
-			return nil, fmt.Errorf("query %s: value %q: %w", q, clean(s, 64), err)
+		if err != nil && !errors.Is(err, strconv.ErrRange) {
+			return nil, fmt.Errorf("query %s: value %q: not a number", q, clean(s, 64))
 		}
-		out = append(out, sample{labels: r.Metric, value: f})
+		out = append(out, sample{labels: r.Metric, value: f, raw: clean(s, 64), time: at})
 	}
 	return out, nil
+}
+
+// serverTime is Prometheus's clock: the time of an instant query it
+// evaluates at its own now; zero when it does not say.
+func (c *promClient) serverTime(ctx context.Context) (time.Time, error) {
+	v, err := c.queryAt(ctx, "vector(1)", "")
+	if err != nil || len(v) != 1 || math.IsNaN(v[0].time) || v[0].time <= 0 || v[0].time > maxUnixSeconds {
+		return time.Time{}, err
+	}
+	return time.UnixMilli(int64(v[0].time * 1e3)).UTC(), nil
+}
+
+// maxUnixSeconds bounds a time from Prometheus: the year 2242.
+const maxUnixSeconds = 1 << 33
+
+// maxCount bounds a count from Prometheus: above 2^53 a float64 no longer
+// holds every integer.
+const maxCount = 1 << 53
+
+// countOf is a sample's value as a count: a finite, non-negative number
+// that a float64 holds exactly; an error names anything else.
+func countOf(s sample, what string) (int64, error) {
+	if math.IsNaN(s.value) || s.value < 0 || s.value > maxCount {
+		return 0, fmt.Errorf("%s of %s is %s, not a count", what, seriesName(s), s.raw)
+	}
+	return int64(math.Round(s.value)), nil
+}
+
+// timeOf is a sample's value as a time in seconds since the epoch, at
+// most at: a time ahead of the judging time comes from a clock ahead, and
+// is taken as that time, as the summary of report files takes it.
+func timeOf(s sample, what string, at time.Time) (time.Time, error) {
+	if math.IsNaN(s.value) || s.value < 0 || s.value > maxUnixSeconds {
+		return time.Time{}, fmt.Errorf("%s of %s is %s, not a time", what, seriesName(s), s.raw)
+	}
+	if t := unixTime(s.value); t.Before(at) {
+		return t, nil
+	}
+	return at, nil
+}
+
+// seriesName names the series of a sample by its method, for errors.
+func seriesName(s sample) string {
+	if m, ok := s.labels[labelMethod]; ok {
+		return strconv.Quote(clean(m, 200))
+	}
+	return "the fleet"
 }
 
 // fleet is what a fleet summary asks Prometheus: the series a selector
@@ -183,36 +255,63 @@ func fleetStatus(ctx context.Context, f *fleet, policy *parallelrunv1.ReadinessP
 		return nil, err
 	}
 	for _, s := range total {
-		addOutcome(get(s.labels[labelMethod]).Outcomes, s.labels[labelOutcome], s.value)
+		n, err := countOf(s, "calls "+clean(s.labels[labelOutcome], 64))
+		if err != nil {
+			return nil, err
+		}
+		addOutcome(get(s.labels[labelMethod]).Outcomes, s.labels[labelOutcome], n)
+	}
+	// Checked before anything is asked per method.
+	if len(methods) > readiness.DefaultMaxMethods {
+		return nil, fmt.Errorf("%s methods, more than %s: pick fewer series with --selector",
+			count(int64(len(methods))), count(readiness.DefaultMaxMethods))
 	}
 	inWindow, err := f.c.query(ctx, by+"("+f.windowed(f.sel(promComparisons))+")")
 	if err != nil {
 		return nil, err
 	}
 	for _, s := range inWindow {
-		addOutcome(get(s.labels[labelMethod]).WindowOutcomes, s.labels[labelOutcome], s.value)
+		ms := methods[s.labels[labelMethod]]
+		if ms == nil {
+			continue // counted within the window but not in all: a series that just went
+		}
+		n, err := countOf(s, "calls "+clean(s.labels[labelOutcome], 64)+" within the window")
+		if err != nil {
+			return nil, err
+		}
+		addOutcome(ms.WindowOutcomes, s.labels[labelOutcome], n)
 	}
-	lastMismatch, err := f.c.query(ctx, "max by ("+labelMethod+") ("+f.last(f.sel(promLastMismatch))+")")
+	first, err := f.times(ctx, "min", promFirstCompared, "the first call compared")
 	if err != nil {
 		return nil, err
 	}
-	firstCompared, err := f.c.query(ctx, "min by ("+labelMethod+") ("+f.last(f.sel(promFirstCompared))+")")
+	last, err := f.times(ctx, "max", promLastMismatch, "the last mismatch")
 	if err != nil {
 		return nil, err
 	}
-	first := map[string]time.Time{}
-	for _, s := range firstCompared {
-		first[s.labels[labelMethod]] = unixTime(s.value)
+	// An instance that counts mismatches but says nothing of when (a
+	// version without the gauge, or a method past its bound) leaves the
+	// last mismatch unknown: taken as now, so that no streak is claimed.
+	unknown, err := f.c.query(ctx, fmt.Sprintf("count by (%s) (%s > 0 unless on (job, instance, %s) %s)", labelMethod,
+		f.last(f.sel(promComparisons, labelOutcome+`="mismatch"`)), labelMethod, f.last(f.sel(promLastMismatch))))
+	if err != nil {
+		return nil, err
 	}
-	last := map[string]time.Time{}
-	for _, s := range lastMismatch {
-		last[s.labels[labelMethod]] = unixTime(s.value)
+	unknownAt := map[string]bool{}
+	for _, s := range unknown {
+		if methods[s.labels[labelMethod]] != nil {
+			unknownAt[s.labels[labelMethod]] = true
+		}
+	}
+	for m, ms := range methods {
+		if _, known := last[m]; !known && ms.GetOutcomes().GetMismatch() > 0 {
+			unknownAt[m] = true
+		}
+	}
+	for m := range unknownAt {
+		last[m] = f.c.at
 	}
 
-	if len(methods) > readiness.DefaultMaxMethods {
-		return nil, fmt.Errorf("%s methods, more than %s: pick fewer series with --selector",
-			count(int64(len(methods))), count(readiness.DefaultMaxMethods))
-	}
 	names := make([]string, 0, len(methods))
 	for m := range methods {
 		names = append(names, m)
@@ -244,6 +343,9 @@ func fleetStatus(ctx context.Context, f *fleet, policy *parallelrunv1.ReadinessP
 		if err := f.streak(ctx, m, ms, first[m], last[m]); err != nil {
 			return nil, err
 		}
+		if unknownAt[m] {
+			ms.Streak.LastMismatchAt = "an unknown time: an instance counts mismatches but exports no " + promLastMismatch
+		}
 		w := ms.GetWindowOutcomes()
 		ms.MismatchRate = share(w.GetMismatch(), w.GetMatch()+w.GetMismatch())
 		ms.CandidateErrorRate = share(w.GetCandidateError(), w.GetMatch()+w.GetMismatch()+w.GetCandidateError())
@@ -262,6 +364,24 @@ func fleetStatus(ctx context.Context, f *fleet, policy *parallelrunv1.ReadinessP
 	}
 	st.Readiness = readiness.JudgeRun(policy, st.Methods)
 	return st, nil
+}
+
+// times is, per method, the earliest or latest of the instances' times
+// that gauge holds.
+func (f *fleet) times(ctx context.Context, agg, gauge, what string) (map[string]time.Time, error) {
+	v, err := f.c.query(ctx, agg+" by ("+labelMethod+") ("+f.last(f.sel(gauge))+")")
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]time.Time{}
+	for _, s := range v {
+		t, err := timeOf(s, what, f.c.at)
+		if err != nil {
+			return nil, err
+		}
+		out[s.labels[labelMethod]] = t
+	}
+	return out, nil
 }
 
 // streak fills the method's streak: since the fleet's last mismatch (the
@@ -286,7 +406,11 @@ func (f *fleet) streak(ctx context.Context, method string, ms *parallelrunv1.Met
 			return err
 		}
 		for _, s := range calls {
-			ms.Streak.Calls += int64(math.Round(s.value))
+			n, err := countOf(s, "the calls compared since the last mismatch")
+			if err != nil {
+				return err
+			}
+			ms.Streak.Calls += n
 		}
 	} else {
 		ms.Streak.Calls = ms.GetOutcomes().GetMatch() + ms.GetOutcomes().GetMismatch()
@@ -309,7 +433,11 @@ func (f *fleet) latencies(ctx context.Context, histogram string) (map[string]*pa
 	}
 	out := map[string]*parallelrunv1.LatencySummary{}
 	for _, s := range counts {
-		if n := int64(math.Round(s.value)); n > 0 {
+		n, err := countOf(s, "the latencies counted")
+		if err != nil {
+			return nil, err
+		}
+		if n > 0 {
 			out[s.labels[labelMethod]] = &parallelrunv1.LatencySummary{Count: n}
 		}
 	}
@@ -326,13 +454,26 @@ func (f *fleet) latencies(ctx context.Context, histogram string) (map[string]*pa
 			return nil, err
 		}
 		for _, s := range v {
-			if l := out[s.labels[labelMethod]]; l != nil && !math.IsNaN(s.value) && !math.IsInf(s.value, 0) && s.value >= 0 {
-				q.to(l, durationpb.New(time.Duration(s.value*float64(time.Second))))
+			l := out[s.labels[labelMethod]]
+			if l == nil || math.IsNaN(s.value) { // NaN: no latency in the buckets
+				continue
 			}
+			secs := s.value
+			if math.IsInf(secs, 1) {
+				// Past the histogram's last bound: as slow as can be said.
+				secs = maxLatencySeconds
+			}
+			if secs < 0 || secs > maxLatencySeconds {
+				return nil, fmt.Errorf("the p%s latency of %s is %s s, not a latency", strings.TrimPrefix(q.q, "0."), seriesName(s), s.raw)
+			}
+			q.to(l, durationpb.New(time.Duration(secs*float64(time.Second))))
 		}
 	}
 	return out, nil
 }
+
+// maxLatencySeconds bounds a latency from Prometheus: eleven days.
+const maxLatencySeconds = 1e6
 
 // counted is a name and its count.
 type counted struct {
@@ -352,8 +493,12 @@ func (f *fleet) top(ctx context.Context, counter, label string) (map[string][]co
 	}
 	out := map[string][]counted{}
 	for _, s := range v {
+		n, err := countOf(s, "the calls counted at "+strconv.Quote(clean(s.labels[label], 200)))
+		if err != nil {
+			return nil, err
+		}
 		m := s.labels[labelMethod]
-		out[m] = append(out[m], counted{name: s.labels[label], n: int64(math.Round(s.value))})
+		out[m] = append(out[m], counted{name: s.labels[label], n: n})
 	}
 	for _, list := range out {
 		slices.SortFunc(list, func(a, b counted) int {
@@ -367,8 +512,7 @@ func (f *fleet) top(ctx context.Context, counter, label string) (map[string][]co
 }
 
 // addOutcome adds a count to the outcome that name spells.
-func addOutcome(c *parallelrunv1.OutcomeCounts, name string, v float64) {
-	n := int64(math.Round(v))
+func addOutcome(c *parallelrunv1.OutcomeCounts, name string, n int64) {
 	for o := range parallelrunv1.Outcome_name {
 		if sink.OutcomeName(parallelrunv1.Outcome(o)) != name {
 			continue
@@ -434,7 +578,8 @@ func summaryFromPrometheus(f *summaryFlags, files []string, policy *parallelrunv
 		usageError(fs, "--selector %q: label matchers without braces, such as 'job=\"pricing-client\"'", clean(f.selector, 200))
 		return exitUsage
 	}
-	if now.IsZero() {
+	explicit := !now.IsZero()
+	if !explicit {
 		now = time.Now()
 	}
 	c, err := newPromClient(f.prometheus, now)
@@ -444,6 +589,23 @@ func summaryFromPrometheus(f *summaryFlags, files []string, policy *parallelrunv
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
+	// Judged no later than Prometheus's own now: from a clock ahead, the
+	// window would hold none of the latest mismatches and the streak would
+	// stretch to that clock, and a run that is not ready would look ready.
+	server, err := c.serverTime(ctx)
+	if err != nil {
+		fmt.Fprintf(stderr, "parallelrun summary: prometheus: %s\n", clean(err.Error(), maxErrLen))
+		return exitUsage
+	}
+	if !server.IsZero() && c.at.After(server.Add(time.Second)) {
+		how := "this machine's clock is"
+		if explicit {
+			how = "--now is"
+		}
+		fmt.Fprintf(stderr, "parallelrun summary: %s %s ahead of Prometheus's: judged at Prometheus's time, %s\n",
+			how, c.at.Sub(server).Round(time.Second), server.Format(time.RFC3339))
+		c.at = server
+	}
 	st, err := fleetStatus(ctx, &fleet{c: c, selector: f.selector, lookback: f.lookback, window: window, topN: f.top}, policy)
 	if err != nil {
 		fmt.Fprintf(stderr, "parallelrun summary: prometheus: %s\n", clean(err.Error(), maxErrLen))

@@ -239,7 +239,7 @@ func TestSummaryExitStatus(t *testing.T) {
 		{args: []string{"--prometheus", notProm, "--lookback", "10m"}, code: exitUsage, stderr: "--lookback 10m0s: shorter than the window, 1h0m0s"},
 		{args: []string{"--prometheus", notProm, "--selector", `{job="x"}`}, code: exitUsage, stderr: "label matchers without braces"},
 		{args: []string{a, "--selector", `job="x"`}, code: exitUsage, stderr: "--selector: only with --prometheus"},
-		{args: []string{"--prometheus", notProm}, code: exitUsage, stderr: "parallelrun summary: prometheus: query sum by (rpc_method, parallelrun_outcome)"},
+		{args: []string{"--prometheus", notProm}, code: exitUsage, stderr: "parallelrun summary: prometheus: query vector(1): HTTP 200, not an answer of the Prometheus API: <html>"},
 		{args: []string{"--prometheus", "http://" + closed}, code: exitUsage, stderr: "connection refused"},
 	} {
 		r := runCmd(t, strings.NewReader(c.stdin), append([]string{"summary"}, c.args...)...)
