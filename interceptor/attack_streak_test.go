@@ -32,23 +32,6 @@ func badIsEleven(ctx context.Context, req *pb.GetQuoteRequest) (*pb.GetQuoteResp
 }
 
 // collectFrom reads the metric named name from reader.
-func collectFrom(t *testing.T, reader *sdkmetric.ManualReader, name string) []metricdata.Metrics {
-	t.Helper()
-	var rm metricdata.ResourceMetrics
-	if err := reader.Collect(context.Background(), &rm); err != nil {
-		t.Fatal(err)
-	}
-	var out []metricdata.Metrics
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			if m.Name == name {
-				out = append(out, m)
-			}
-		}
-	}
-	return out
-}
-
 // floatGauge returns the points of a float64 gauge by rpc.method.
 func floatGauge(t *testing.T, reader *sdkmetric.ManualReader, name string) map[string][]float64 {
 	t.Helper()

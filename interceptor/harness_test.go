@@ -291,8 +291,14 @@ func (e *env) histogramCount(t *testing.T, name string, want map[string]string) 
 // collect reads the metrics named name.
 func (e *env) collect(t *testing.T, name string) []metricdata.Metrics {
 	t.Helper()
+	return collectFrom(t, e.metrics, name)
+}
+
+// collectFrom reads the metrics named name from a reader.
+func collectFrom(t *testing.T, reader *sdkmetric.ManualReader, name string) []metricdata.Metrics {
+	t.Helper()
 	var rm metricdata.ResourceMetrics
-	if err := e.metrics.Collect(context.Background(), &rm); err != nil {
+	if err := reader.Collect(context.Background(), &rm); err != nil {
 		t.Fatal(err)
 	}
 	var out []metricdata.Metrics

@@ -557,13 +557,6 @@ func TestAttackRulesVerdictOfASilentFleet(t *testing.T) {
 	// Within the TSDB head's span (1.5 x 2h), or Prometheus would compact
 	// and reject the rest as too old.
 	firstAt, mismatchAt, silentAt := now.Add(-165*time.Minute), now.Add(-2*time.Hour), now.Add(-65*time.Minute)
-	attrs := func(o string) map[string]string {
-		m := map[string]string{"rpc.method": "p.S/M", "rpc.system.name": "grpc"}
-		if o != "" {
-			m["parallelrun.outcome"] = o
-		}
-		return m
-	}
 	var match, mismatch, last, streak, first []point
 	for at := firstAt; !at.After(silentAt); at = at.Add(5 * time.Minute) {
 		n := 5000 * at.Sub(firstAt).Seconds() / mismatchAt.Sub(firstAt).Seconds() // 5,000 matches up to the mismatch
@@ -578,26 +571,18 @@ func TestAttackRulesVerdictOfASilentFleet(t *testing.T) {
 		first = append(first, point{at, float64(firstAt.Unix())})
 	}
 	pushOTLP(t, prom,
-		series{"i1", "parallelrun.comparisons", "{call}", true, attrs("match"), match},
-		series{"i1", "parallelrun.comparisons", "{call}", true, attrs("mismatch"), mismatch},
-		series{"i1", "parallelrun.last_mismatch.time", "s", false, attrs(""), last},
-		series{"i1", "parallelrun.streak.calls", "{call}", false, attrs(""), streak},
-		series{"i1", "parallelrun.first_compared.time", "s", false, attrs(""), first},
+		series{"i1", "parallelrun.comparisons", "{call}", true, pmAttrs("match"), match},
+		series{"i1", "parallelrun.comparisons", "{call}", true, pmAttrs("mismatch"), mismatch},
+		series{"i1", "parallelrun.last_mismatch.time", "s", false, pmAttrs(""), last},
+		series{"i1", "parallelrun.streak.calls", "{call}", false, pmAttrs(""), streak},
+		series{"i1", "parallelrun.first_compared.time", "s", false, pmAttrs(""), first},
 	)
 	st, r := judgeJSON(t, "--prometheus", prom, "--selector", `job="pc"`)
 	if len(st.GetMethods()) != 1 || st.GetMethods()[0].GetReadiness().GetVerdict() != parallelrunv1.Verdict_VERDICT_NOT_READY {
 		t.Fatalf("the command: %s", r)
 	}
 	t.Logf("the command: %v", st.GetMethods()[0].GetReadiness().GetReasons())
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	var verdict []map[string]string
-	for ctx.Err() == nil {
-		if verdict = promQuery(t, prom, `parallelrun:verdict{job="pc"}`); len(verdict) > 0 {
-			break
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	verdict := ruleVerdict(t, prom)
 	if len(verdict) != 1 || verdict[0]["value"] != "2" {
 		t.Errorf("10 calls compared since the last mismatch, 1,000 needed: parallelrun:verdict %v, want 2 (NOT_READY) as the command says", verdict)
 	}
@@ -617,13 +602,6 @@ func TestAttackRealPrometheusClockAhead(t *testing.T) {
 	prom := realProm(t)
 	now := time.Now().Truncate(time.Second)
 	mismatchAt := now.Add(-10 * time.Minute)
-	attrs := func(o string) map[string]string {
-		m := map[string]string{"rpc.method": "p.S/M", "rpc.system.name": "grpc"}
-		if o != "" {
-			m["parallelrun.outcome"] = o
-		}
-		return m
-	}
 	var match, mismatch, last, streak, first []point
 	for at := now.Add(-50 * time.Minute); at.Before(now); at = at.Add(time.Minute) {
 		n := 400 * at.Sub(now.Add(-50*time.Minute)).Minutes() // 400 calls a minute
@@ -638,11 +616,11 @@ func TestAttackRealPrometheusClockAhead(t *testing.T) {
 		first = append(first, point{at, float64(now.Add(-50 * time.Minute).Unix())})
 	}
 	pushOTLP(t, prom,
-		series{"i1", "parallelrun.comparisons", "{call}", true, attrs("match"), match},
-		series{"i1", "parallelrun.comparisons", "{call}", true, attrs("mismatch"), mismatch},
-		series{"i1", "parallelrun.last_mismatch.time", "s", false, attrs(""), last},
-		series{"i1", "parallelrun.streak.calls", "{call}", false, attrs(""), streak},
-		series{"i1", "parallelrun.first_compared.time", "s", false, attrs(""), first},
+		series{"i1", "parallelrun.comparisons", "{call}", true, pmAttrs("match"), match},
+		series{"i1", "parallelrun.comparisons", "{call}", true, pmAttrs("mismatch"), mismatch},
+		series{"i1", "parallelrun.last_mismatch.time", "s", false, pmAttrs(""), last},
+		series{"i1", "parallelrun.streak.calls", "{call}", false, pmAttrs(""), streak},
+		series{"i1", "parallelrun.first_compared.time", "s", false, pmAttrs(""), first},
 	)
 	atServer, r := judgeJSON(t, "--prometheus", prom, "--selector", `job="pc"`, "--now", now.UTC().Format(time.RFC3339))
 	if atServer.GetReadiness().GetVerdict() != parallelrunv1.Verdict_VERDICT_NOT_READY {
@@ -661,13 +639,6 @@ func TestAttackRealPrometheusClockAhead(t *testing.T) {
 func TestRealPrometheusMismatchOfAnInstanceWithoutGauges(t *testing.T) {
 	prom := realProm(t)
 	now := time.Now().Truncate(time.Second)
-	attrs := func(o string) map[string]string {
-		m := map[string]string{"rpc.method": "p.S/M", "rpc.system.name": "grpc"}
-		if o != "" {
-			m["parallelrun.outcome"] = o
-		}
-		return m
-	}
 	// "new" had its one mismatch at the start, and says when.
 	var match, mismatch, last, oldMatch, oldMismatch, streak, first []point
 	start := now.Add(-170 * time.Minute)
@@ -682,13 +653,13 @@ func TestRealPrometheusMismatchOfAnInstanceWithoutGauges(t *testing.T) {
 		oldMismatch = append(oldMismatch, point{at, 1})
 	}
 	pushOTLP(t, prom,
-		series{"new", "parallelrun.comparisons", "{call}", true, attrs("match"), match},
-		series{"new", "parallelrun.comparisons", "{call}", true, attrs("mismatch"), mismatch},
-		series{"new", "parallelrun.last_mismatch.time", "s", false, attrs(""), last},
-		series{"new", "parallelrun.streak.calls", "{call}", false, attrs(""), streak},
-		series{"new", "parallelrun.first_compared.time", "s", false, attrs(""), first},
-		series{"old", "parallelrun.comparisons", "{call}", true, attrs("match"), oldMatch},
-		series{"old", "parallelrun.comparisons", "{call}", true, attrs("mismatch"), oldMismatch},
+		series{"new", "parallelrun.comparisons", "{call}", true, pmAttrs("match"), match},
+		series{"new", "parallelrun.comparisons", "{call}", true, pmAttrs("mismatch"), mismatch},
+		series{"new", "parallelrun.last_mismatch.time", "s", false, pmAttrs(""), last},
+		series{"new", "parallelrun.streak.calls", "{call}", false, pmAttrs(""), streak},
+		series{"new", "parallelrun.first_compared.time", "s", false, pmAttrs(""), first},
+		series{"old", "parallelrun.comparisons", "{call}", true, pmAttrs("match"), oldMatch},
+		series{"old", "parallelrun.comparisons", "{call}", true, pmAttrs("mismatch"), oldMismatch},
 	)
 	st, r := judgeJSON(t, "--prometheus", prom, "--selector", `job="pc"`, "--min-streak-duration", "2h", "--max-mismatch-rate", "0.5")
 	if len(st.GetMethods()) != 1 {
@@ -699,16 +670,33 @@ func TestRealPrometheusMismatchOfAnInstanceWithoutGauges(t *testing.T) {
 		t.Errorf("an instance counts a mismatch with no time: %v, last mismatch at %q; reasons %q",
 			m.GetReadiness().GetVerdict(), m.GetStreak().GetLastMismatchAt(), m.GetReadiness().GetReasons())
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	var verdict []map[string]string
-	for ctx.Err() == nil {
-		if verdict = promQuery(t, prom, `parallelrun:verdict{job="pc"}`); len(verdict) > 0 {
-			break
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	verdict := ruleVerdict(t, prom)
 	if len(verdict) != 1 || verdict[0]["value"] != "2" {
 		t.Errorf("the rules: parallelrun:verdict %v, want 2 (NOT_READY): the last mismatch's time is unknown", verdict)
 	}
+}
+
+// ruleVerdict waits for the rules to record job pc's verdict, and returns
+// it (nothing after 20 s).
+func ruleVerdict(t *testing.T, prom string) []map[string]string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for ctx.Err() == nil {
+		if v := promQuery(t, prom, `parallelrun:verdict{job="pc"}`); len(v) > 0 {
+			return v
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return nil
+}
+
+// pmAttrs are the attributes of method p.S/M's metrics, with an outcome
+// when o is one.
+func pmAttrs(o string) map[string]string {
+	m := map[string]string{"rpc.method": "p.S/M", "rpc.system.name": "grpc"}
+	if o != "" {
+		m["parallelrun.outcome"] = o
+	}
+	return m
 }

@@ -17,12 +17,12 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	parallelrunv1 "github.com/parallelrun/grpc-parallelrun/proto/parallelrun/v1"
 	"github.com/parallelrun/grpc-parallelrun/readiness"
-	"github.com/parallelrun/grpc-parallelrun/sink"
 )
 
 // The interceptor's metrics as Prometheus names them when they arrive
@@ -513,28 +513,10 @@ func (f *fleet) top(ctx context.Context, counter, label string) (map[string][]co
 
 // addOutcome adds a count to the outcome that name spells.
 func addOutcome(c *parallelrunv1.OutcomeCounts, name string, n int64) {
-	for o := range parallelrunv1.Outcome_name {
-		if sink.OutcomeName(parallelrunv1.Outcome(o)) != name {
-			continue
-		}
-		switch parallelrunv1.Outcome(o) {
-		case parallelrunv1.Outcome_OUTCOME_MATCH:
-			c.Match += n
-		case parallelrunv1.Outcome_OUTCOME_MISMATCH:
-			c.Mismatch += n
-		case parallelrunv1.Outcome_OUTCOME_CANDIDATE_ERROR:
-			c.CandidateError += n
-		case parallelrunv1.Outcome_OUTCOME_DROPPED:
-			c.Dropped += n
-		case parallelrunv1.Outcome_OUTCOME_INTERNAL_ERROR:
-			c.InternalError += n
-		case parallelrunv1.Outcome_OUTCOME_CALLER_CANCELED:
-			c.CallerCanceled += n
-		case parallelrunv1.Outcome_OUTCOME_ABANDONED:
-			c.Abandoned += n
-		case parallelrunv1.Outcome_OUTCOME_LEGACY_ERROR:
-			c.LegacyError += n
-		}
+	// OutcomeCounts names its fields as the metrics name the outcomes.
+	m := c.ProtoReflect()
+	if fd := m.Descriptor().Fields().ByName(protoreflect.Name(name)); fd != nil && fd.Kind() == protoreflect.Int64Kind {
+		m.Set(fd, protoreflect.ValueOfInt64(m.Get(fd).Int()+n))
 	}
 }
 
