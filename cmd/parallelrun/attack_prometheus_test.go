@@ -700,3 +700,32 @@ func pmAttrs(o string) map[string]string {
 	}
 	return m
 }
+
+// The parameters of the URL given (a proxy's token, say) go with every
+// query.
+func TestPrometheusURLKeepsItsParameters(t *testing.T) {
+	var missing atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("token") != "s3cret" || r.URL.Query().Get("query") == "" {
+			missing.Add(1)
+		}
+		fmt.Fprint(w, `{"status":"success","data":{"resultType":"vector","result":[]}}`)
+	}))
+	defer srv.Close()
+	r := runCmd(t, nil, "summary", "--prometheus", srv.URL+"/prom?token=s3cret")
+	if r.code != exitFail || missing.Load() != 0 || !strings.Contains(r.stdout, "overall: NOT ENOUGH DATA") {
+		t.Errorf("%d queries without the URL's parameters: %s", missing.Load(), r)
+	}
+	// Shown nowhere, neither on success nor in an error.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := l.Addr().String()
+	l.Close()
+	for _, u := range []string{srv.URL + "/prom?token=s3cret", "http://" + closed + "/?token=s3cret"} {
+		if r := runCmd(t, nil, "summary", "--prometheus", u); strings.Contains(r.stdout+r.stderr, "s3cret") {
+			t.Errorf("%s: the token is shown: %s", u, r)
+		}
+	}
+}

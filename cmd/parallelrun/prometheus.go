@@ -70,6 +70,14 @@ func newPromClient(raw string, at time.Time) (*promClient, error) {
 	return &promClient{base: u, http: &http.Client{Timeout: time.Minute}, at: at}, nil
 }
 
+// display is the server's URL to show: without a password or parameters,
+// which may be secrets.
+func (c *promClient) display() string {
+	u := *c.base
+	u.RawQuery, u.Fragment = "", ""
+	return u.Redacted()
+}
+
 // sample is one series of an instant vector.
 type sample struct {
 	labels map[string]string
@@ -86,7 +94,8 @@ func (c *promClient) query(ctx context.Context, q string) ([]sample, error) {
 // queryAt evaluates an instant query at t (Prometheus's now when empty).
 func (c *promClient) queryAt(ctx context.Context, q, t string) ([]sample, error) {
 	u := c.base.JoinPath("api/v1/query")
-	v := url.Values{"query": {q}}
+	v := c.base.Query() // a proxy's own parameters, such as a token, kept
+	v.Set("query", q)
 	if t != "" {
 		v.Set("time", t)
 	}
@@ -97,7 +106,13 @@ func (c *promClient) queryAt(ctx context.Context, q, t string) ([]sample, error)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, err
+		// Not net/http's error, which names the whole URL: its
+		// parameters may hold a token.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("query %s: %w", q, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxPromResponse+1))
@@ -602,7 +617,7 @@ func summaryFromPrometheus(f *summaryFlags, files []string, policy *parallelrunv
 		fmt.Fprintf(stdout, "%s\n", b)
 	} else {
 		_ = readiness.WriteText(stdout, st)
-		fmt.Fprintf(stdout, "judged from the metrics in %s\n", c.base.Redacted())
+		fmt.Fprintf(stdout, "judged from the metrics in %s\n", c.display())
 	}
 	if st.GetReadiness().GetVerdict() != parallelrunv1.Verdict_VERDICT_READY {
 		return exitFail
