@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
@@ -50,21 +51,35 @@ const maxStreaks = 4 * maxCachedMethods
 // providerStreaks are the streaks of each MeterProvider that parallel runs
 // have counted through, with one callback each: two runs observing one
 // method through their own callbacks would export whichever ran last.
-// Providers are few in a process; past maxProviders (tests make many), or
-// for a provider type that cannot be a map key, a run has its own.
+// Providers are few in a process and live as long as it does; each is
+// kept here (with its streaks, a few hundred bytes a method) for good.
+// Past maxProviders (only a test suite makes so many), or for a provider
+// that cannot be a map key, a run has streaks of its own.
 var providerStreaks struct {
 	sync.Mutex
-	m map[metric.MeterProvider]*streaks
+	m map[any]*streaks // by MeterProvider, or globalProvider{}
 }
 
-const maxProviders = 64
+// globalProvider is the key of the global MeterProvider.
+type globalProvider struct{}
+
+const maxProviders = 1024
 
 // streaksFor returns the streaks of mp, registered with it on first use.
 func streaksFor(mp metric.MeterProvider, t *telemetry) (*streaks, error) {
-	if mp != nil && reflect.TypeOf(mp).Comparable() {
+	// The value, not its type: a struct that embeds an interface has a
+	// comparable type, and may hold a value that cannot be a map key.
+	if mp != nil && reflect.ValueOf(mp).Comparable() {
 		providerStreaks.Lock()
 		defer providerStreaks.Unlock()
-		if s := providerStreaks.m[mp]; s != nil {
+		var key any = mp
+		if global := otel.GetMeterProvider(); reflect.ValueOf(global).Comparable() && any(global) == any(mp) {
+			// The global provider, whether the delegate that stands for it
+			// before otel.SetMeterProvider or the provider set: runs made
+			// on either side of the call count through one.
+			key = globalProvider{}
+		}
+		if s := providerStreaks.m[key]; s != nil {
 			return s, nil
 		}
 		if len(providerStreaks.m) < maxProviders {
@@ -73,9 +88,9 @@ func streaksFor(mp metric.MeterProvider, t *telemetry) (*streaks, error) {
 				return nil, err
 			}
 			if providerStreaks.m == nil {
-				providerStreaks.m = map[metric.MeterProvider]*streaks{}
+				providerStreaks.m = map[any]*streaks{}
 			}
-			providerStreaks.m[mp] = s
+			providerStreaks.m[key] = s
 			return s, nil
 		}
 	}

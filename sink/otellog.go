@@ -40,8 +40,9 @@ const scope = "github.com/parallelrun/grpc-parallelrun/sink"
 // (the first difference's), parallelrun.legacy.status_code and
 // parallelrun.candidate.status_code, each only when it has a value.
 //
-// A record is bounded ([WithMaxRecordBytes], 16 KiB by default), so that
-// a batch of them fits what an OTLP receiver takes: a body that would be
+// A record's body is bounded ([WithMaxRecordBytes], 16 KiB by default),
+// and its attributes are cut to 256 bytes each, so that a batch of records
+// fits what an OTLP receiver takes: a body that would be
 // larger leaves out the request and the legacy replies (counted as
 // omitted, as the interceptor marks what it leaves out), then as many
 // differences and noise differences as it must (differences_truncated),
@@ -72,6 +73,10 @@ type otelLogOptions struct {
 // DefaultMaxRecordBytes is the default bound on a record's body: 16 KiB,
 // so that the OTLP SDK's default batch of 512 records stays within 8 MiB.
 const DefaultMaxRecordBytes = 16 << 10
+
+// maxAttrBytes bounds the longer attributes (the method, the first
+// difference's path).
+const maxAttrBytes = 256
 
 // minRecordBytes is the least bound: room for a report's method, outcome,
 // IDs, time and signature.
@@ -137,24 +142,26 @@ func (o *OTelLog) Publish(ctx context.Context, r *parallelrunv1.Report) error {
 	rec.SetSeverity(sev)
 	rec.SetSeverityText(text)
 	rec.SetBody(attribute.StringValue(string(body)))
+	// The attributes are for filtering: each cut to maxAttrBytes, so that
+	// a record is at most the bound and a little over 1 KiB.
 	attrs := make([]attribute.KeyValue, 0, 10)
 	attrs = append(attrs,
 		attribute.String("rpc.system.name", "grpc"),
-		attribute.String("rpc.method", r.GetMethod()),
+		attribute.String("rpc.method", cutUTF8(r.GetMethod(), maxAttrBytes)),
 		attribute.String("parallelrun.outcome", OutcomeName(r.GetOutcome())),
 		attribute.Bool("parallelrun.mismatch", r.GetOutcome() == parallelrunv1.Outcome_OUTCOME_MISMATCH))
 	if s := r.GetSignature(); s != "" {
-		attrs = append(attrs, attribute.String("parallelrun.signature", s))
+		attrs = append(attrs, attribute.String("parallelrun.signature", cutUTF8(s, 64)))
 	}
 	if ds := r.GetDifferences(); len(ds) > 0 {
 		attrs = append(attrs, attribute.Int("parallelrun.difference_count", len(ds)),
-			attribute.String("parallelrun.path", ds[0].GetPath()))
+			attribute.String("parallelrun.path", cutUTF8(ds[0].GetPath(), maxAttrBytes)))
 	}
 	if c := r.GetLegacyStatus().GetCode(); c != "" {
-		attrs = append(attrs, attribute.String("parallelrun.legacy.status_code", c))
+		attrs = append(attrs, attribute.String("parallelrun.legacy.status_code", cutUTF8(c, 64)))
 	}
 	if c := r.GetCandidateStatus().GetCode(); c != "" {
-		attrs = append(attrs, attribute.String("parallelrun.candidate.status_code", c))
+		attrs = append(attrs, attribute.String("parallelrun.candidate.status_code", cutUTF8(c, 64)))
 	}
 	rec.AddAttributes(attrs...)
 	o.logger.Emit(withReportSpan(ctx, r), rec)
@@ -199,11 +206,23 @@ func (o *OTelLog) body(r *parallelrunv1.Report) ([]byte, error) {
 	if b, err = o.opts.Marshal(c); err != nil || len(b) <= o.maxBytes {
 		return b, err
 	}
-	// What is left is what names the call: beyond the bound only when its
-	// method or IDs are, which the interceptor never makes.
-	return o.opts.Marshal(&parallelrunv1.Report{Method: cutUTF8(r.GetMethod(), 512), Outcome: r.GetOutcome(),
+	// What is left is what names the call; its strings are halved until
+	// it fits (JSON may write a byte as six).
+	last := &parallelrunv1.Report{Method: cutUTF8(r.GetMethod(), 512), Outcome: r.GetOutcome(),
 		TraceId: cutUTF8(r.GetTraceId(), 64), SpanId: cutUTF8(r.GetSpanId(), 64), Time: r.GetTime(),
-		Signature: cutUTF8(r.GetSignature(), 64), DifferencesTruncated: true, RequestOmitted: r.GetRequest() != nil})
+		Signature: cutUTF8(r.GetSignature(), 64), DifferencesTruncated: true, RequestOmitted: r.GetRequest() != nil}
+	for {
+		if b, err = o.opts.Marshal(last); err != nil || len(b) <= o.maxBytes {
+			return b, err
+		}
+		if last.Method == "" && last.TraceId == "" && last.SpanId == "" && last.Signature == "" {
+			return b, nil // the least report there is: its outcome and time
+		}
+		last.Method = cutUTF8(last.Method, len(last.Method)/2)
+		last.TraceId = cutUTF8(last.TraceId, len(last.TraceId)/2)
+		last.SpanId = cutUTF8(last.SpanId, len(last.SpanId)/2)
+		last.Signature = cutUTF8(last.Signature, len(last.Signature)/2)
+	}
 }
 
 // cutUTF8 cuts s to at most n bytes, on a rune boundary.

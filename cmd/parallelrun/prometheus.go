@@ -233,11 +233,6 @@ func (f *fleet) last(sel string) string {
 	return fmt.Sprintf("last_over_time(%s[%s])", sel, promDuration(f.lookback))
 }
 
-// lastAt is each series' last sample within the lookback before t.
-func (f *fleet) lastAt(sel string, t time.Time) string {
-	return fmt.Sprintf("last_over_time(%s[%s] @ %s)", sel, promDuration(f.lookback), promTime(t))
-}
-
 // windowed is how much each series of a counter grew within the window:
 // its last value less its last value in the window before, or all of it
 // for a series that began within the window. A series began where its process
@@ -355,7 +350,7 @@ func fleetStatus(ctx context.Context, f *fleet, policy *parallelrunv1.ReadinessP
 	st := &parallelrunv1.RunStatus{Time: timestamppb.New(f.c.at)}
 	for _, m := range names {
 		ms := methods[m]
-		if err := f.streak(ctx, m, ms, first[m], last[m]); err != nil {
+		if err := f.streak(ctx, m, ms, first[m], last[m], unknownAt[m]); err != nil {
 			return nil, err
 		}
 		if unknownAt[m] {
@@ -401,22 +396,28 @@ func (f *fleet) times(ctx context.Context, agg, gauge, what string) (map[string]
 
 // streak fills the method's streak: since the fleet's last mismatch (the
 // latest of any instance's), or since its first call compared when none
-// had one. Each instance adds the calls it compared since then: its
-// counter's growth since its last sample before the mismatch, but never
-// more than its own streak, which starts at its own last mismatch. The
-// instance of the last mismatch is thus exact, and each other one exact
-// to its export interval.
-func (f *fleet) streak(ctx context.Context, method string, ms *parallelrunv1.MethodStatus, first, last time.Time) error {
-	sel := f.sel(promComparisons, labelMethod+"="+strconv.Quote(method), labelOutcome+`=~"match|mismatch"`)
-	compared := fmt.Sprintf("sum by (job, instance) (%s)", f.last(sel))
+// had one. Its calls are a lower bound, so that it never claims a streak
+// the reports would not: the instance of the last mismatch gives its own
+// streak, exact; every other instance its counter's growth since its first
+// sample after the mismatch, which misses at most the calls of one export
+// interval. A mismatch of unknown time (unknown) has no streak.
+func (f *fleet) streak(ctx context.Context, method string, ms *parallelrunv1.MethodStatus, first, last time.Time, unknown bool) error {
+	m := labelMethod + "=" + strconv.Quote(method)
 	since := first
-	if !last.IsZero() {
+	switch {
+	case unknown:
 		since = last
 		ms.Streak.LastMismatchTime = timestamppb.New(last)
-		atThen := fmt.Sprintf("sum by (job, instance) (%s)", f.lastAt(sel, last))
-		own := fmt.Sprintf("sum by (job, instance) (%s)", f.last(f.sel(promStreakCalls, labelMethod+"="+strconv.Quote(method))))
-		growth := fmt.Sprintf("((%s - %s) or %s)", compared, atThen, compared)
-		calls, err := f.c.query(ctx, fmt.Sprintf("sum((%s < %s) or %s)", own, growth, growth))
+	case !last.IsZero():
+		since = last
+		ms.Streak.LastMismatchTime = timestamppb.New(last)
+		sel := f.sel(promComparisons, m, labelOutcome+`=~"match|mismatch"`)
+		lm := f.last(f.sel(promLastMismatch, m))
+		own := fmt.Sprintf("sum by (job, instance) (%s)", f.last(f.sel(promStreakCalls, m)))
+		ofLast := fmt.Sprintf("(sum by (job, instance) (%s) == on () group_left () max (%s))", lm, lm)
+		growth := fmt.Sprintf("(sum by (job, instance) (%s) - sum by (job, instance) (min_over_time(%s[%s])))",
+			f.last(sel), sel, promDuration(f.c.at.Sub(last)))
+		calls, err := f.c.query(ctx, fmt.Sprintf("sum((%s and on (job, instance) %s) or %s)", own, ofLast, growth))
 		if err != nil {
 			return err
 		}
@@ -427,7 +428,7 @@ func (f *fleet) streak(ctx context.Context, method string, ms *parallelrunv1.Met
 			}
 			ms.Streak.Calls += n
 		}
-	} else {
+	default:
 		ms.Streak.Calls = ms.GetOutcomes().GetMatch() + ms.GetOutcomes().GetMismatch()
 	}
 	if !since.IsZero() {

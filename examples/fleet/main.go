@@ -7,13 +7,15 @@
 // one line of JSON when it is done, so that a test can check the central
 // picture against the sum of the instances'.
 //
-// Each instance must say who it is (-instance, the resource's
-// service.instance.id): Prometheus keeps one series per instance, and two
-// instances with one name would overwrite each other's counts.
+// Each process is an instance of its own (the resource's
+// service.instance.id, drawn at random unless -instance names it):
+// Prometheus keeps one series per instance, and two processes with one
+// name would overwrite each other's counts.
 package main
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -56,7 +58,7 @@ type counts struct {
 func main() {
 	var c config
 	flag.StringVar(&c.endpoint, "otlp", "127.0.0.1:4317", "OTLP gRPC endpoint of the Collector")
-	flag.StringVar(&c.instance, "instance", "", "this instance's service.instance.id (required: unique in the fleet)")
+	flag.StringVar(&c.instance, "instance", "", "this instance's service.instance.id (default: drawn at random, as each process needs its own)")
 	flag.StringVar(&c.reports, "reports", "", "write the reports to this JSONL file too")
 	flag.DurationVar(&c.interval, "export-interval", 5*time.Second, "how often the metrics are exported")
 	flag.Uint64Var(&c.traffic.Seed, "seed", 1, "seed of the traffic")
@@ -66,8 +68,7 @@ func main() {
 	flag.IntVar(&c.traffic.Workers, "workers", 4, "calls at once")
 	flag.Parse()
 	if c.instance == "" {
-		fmt.Fprintln(os.Stderr, "fleet: -instance is required: each instance of a fleet needs its own")
-		os.Exit(2)
+		c.instance = rand.Text() // a new one for each process: a restart is a new instance
 	}
 	out, err := run(context.Background(), c)
 	if err != nil {
