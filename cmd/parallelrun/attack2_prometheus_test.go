@@ -143,7 +143,7 @@ func TestAttack2RealPrometheusRollingDeployGuard(t *testing.T) {
 	}
 }
 
-// BUG (deploy/prometheus/parallelrun.rules.yml, parallelrun:verdict): after
+// Fixed, found by a review (deploy/prometheus/parallelrun.rules.yml, parallelrun:verdict): after
 // a mismatch the rules take the calls compared within the window as the
 // streak's calls. For a fleet of modest traffic that is not a bound that
 // tightens with time: it never grows past the hour's traffic. 3 instances
@@ -172,7 +172,7 @@ func TestAttack2RulesLowTrafficFleetNeverReady(t *testing.T) {
 	}
 }
 
-// BUG (deploy/prometheus/parallelrun.rules.yml, parallelrun:verdict): for a
+// Fixed, found by a review (deploy/prometheus/parallelrun.rules.yml, parallelrun:verdict): for a
 // method that never mismatched, "min_streak_duration" is
 // `parallelrun:streak:seconds < 3600`, and that series exists only where
 // some instance exports parallelrun_first_compared_time_seconds. Where

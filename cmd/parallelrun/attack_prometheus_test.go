@@ -93,7 +93,7 @@ func (a fleetAnswers) answer(q string) string {
 	return "[]"
 }
 
-// BUG: the numbers Prometheus answers are taken as they come. NaN, ±Inf and
+// Fixed, found by a review: the numbers Prometheus answers are taken as they come. NaN, ±Inf and
 // values past int64 become -9,223,372,036,854,775,808 (Go's conversion of an
 // out-of-range float on amd64), a negative count passes as one, a p99 of
 // 1e10 s overflows time.Duration into a negative latency, and a last
@@ -136,7 +136,7 @@ func TestAttackPrometheusSaneFleetReadyGuard(t *testing.T) {
 	}
 }
 
-// BUG: "maxPromResponse bounds what is read of one answer" is no bound on
+// Fixed, found by a review: "maxPromResponse bounds what is read of one answer" is no bound on
 // memory: an answer of 8 MiB listing ~100,000 methods costs ~230 MiB of
 // heap (64 MiB answers ~1.7 GiB and 30 s of CPU), because every answer is
 // decoded whole into maps, a MethodStatus is built for every method, and
@@ -194,7 +194,7 @@ func TestAttackPrometheusHugeAnswerMemory(t *testing.T) {
 	}
 }
 
-// BUG: newPromClient quotes the raw URL in its error, so a URL with a
+// Fixed, found by a review: newPromClient quotes the raw URL in its error, so a URL with a
 // password that is not http(s), or that does not parse (a bad port, a
 // bracket), prints the password to stderr (CI logs). The success path
 // redacts (c.base.Redacted()) and net/http redacts its own errors; this
@@ -246,7 +246,7 @@ func TestAttackPrometheusCredentialsRedactedGuard(t *testing.T) {
 	}
 }
 
-// BUG: fleetStatus decides "this method had a mismatch" from the
+// Fixed, found by a review: fleetStatus decides "this method had a mismatch" from the
 // last-mismatch gauge alone. Counters that count mismatches with no gauge
 // beside them (instances of a release before the gauges, in a fleet being
 // upgraded; a method whose streak the interceptor put under _OTHER past
@@ -521,7 +521,7 @@ func TestAttackRealPrometheusMethodNamesQuotedGuard(t *testing.T) {
 	}
 }
 
-// BUG (deploy/prometheus/parallelrun.rules.yml, ParallelRunReportsLost):
+// Fixed, found by a review (deploy/prometheus/parallelrun.rules.yml, ParallelRunReportsLost):
 // `sum by (job, instance) (increase(reports_dropped[10m]) or
 // increase(sink_errors[10m]))`. Both counters carry the same labels (job,
 // instance, parallelrun_sink), and increase() drops the names, so `or`
@@ -546,7 +546,7 @@ func TestAttackRulesReportsLostAlertSeesSinkErrors(t *testing.T) {
 	}
 }
 
-// BUG (deploy/prometheus/parallelrun.rules.yml, parallelrun:verdict): after a
+// Fixed, found by a review (deploy/prometheus/parallelrun.rules.yml, parallelrun:verdict): after a
 // mismatch, "not ready" needs `parallelrun:compared:window1h < 1000`; when
 // no instance has exported within the last hour that series is absent, not
 // 0, and the comparison is simply not there. A fleet that compared 10 calls
@@ -591,7 +591,7 @@ func TestAttackRulesVerdictOfASilentFleet(t *testing.T) {
 	}
 }
 
-// BUG: with --prometheus the judging time is this machine's clock (or
+// Fixed, found by a review: with --prometheus the judging time is this machine's clock (or
 // --now), sent as the query's time, and nothing checks it against
 // Prometheus's. The window is (now-1h, now] at that time: on a CI runner
 // whose clock is 70 minutes ahead of Prometheus's, the window holds no
