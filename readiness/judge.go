@@ -6,11 +6,15 @@ import parallelrunv1 "github.com/parallelrun/grpc-parallelrun/proto/parallelrun/
 // [DefaultPolicy]) from a status built elsewhere than in a [Tracker]: from
 // the metrics of many client instances, for example. It reads the fields
 // a Tracker fills and judges them as the Tracker would: outcomes,
-// window_outcomes, mismatch_rate, candidate_error_rate, the streak (a
-// mismatch happened when last_mismatch_time is set) and the p99 latencies.
+// window_outcomes, the streak (a mismatch happened when
+// last_mismatch_time is set) and the p99 latencies. It sets ms's
+// mismatch_rate and candidate_error_rate from window_outcomes, as the
+// Tracker does.
 func Judge(p *parallelrunv1.ReadinessPolicy, ms *parallelrunv1.MethodStatus) *parallelrunv1.Readiness {
 	w := countsOf(ms.GetWindowOutcomes())
 	all := countsOf(ms.GetOutcomes())
+	ms.MismatchRate = share(w[parallelrunv1.Outcome_OUTCOME_MISMATCH], w.compared())
+	ms.CandidateErrorRate = share(w[parallelrunv1.Outcome_OUTCOME_CANDIDATE_ERROR], w.reached())
 	return judge(Merge(DefaultPolicy(), p), ms, &w, all.compared(), ms.GetStreak().GetLastMismatchTime() != nil)
 }
 

@@ -17,7 +17,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -28,6 +27,7 @@ import (
 
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/parallelrun/grpc-parallelrun/internal/testproc"
 	parallelrunv1 "github.com/parallelrun/grpc-parallelrun/proto/parallelrun/v1"
 )
 
@@ -297,42 +297,13 @@ func realProm(t *testing.T) string {
 			t.Fatal(err)
 		}
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	var log bytes.Buffer
-	cmd := exec.Command(bin, "--config.file="+filepath.Join(dir, "prometheus.yml"),
-		"--storage.tsdb.path="+filepath.Join(dir, "tsdb"), "--web.listen-address="+addr, "--web.enable-otlp-receiver")
-	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		http.DefaultTransport.(*http.Transport).CloseIdleConnections()
-		if t.Failed() {
-			for _, line := range strings.Split(log.String(), "\n") {
-				if strings.Contains(line, "level=ERROR") || strings.Contains(line, "level=WARN") {
-					t.Logf("prometheus: %s", line)
-				}
-			}
-		}
-	})
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		if resp, err := http.Get("http://" + addr + "/-/ready"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return "http://" + addr
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("prometheus not ready:\n%s", log.String())
-		}
-	}
+	addr := testproc.FreePorts(t, 1)[0]
+	// After the process has stopped: no idle connection's goroutines left.
+	t.Cleanup(http.DefaultTransport.(*http.Transport).CloseIdleConnections)
+	testproc.Start(t, testproc.Process{Name: "prometheus", Bin: bin, Ready: testproc.HTTPOK("http://" + addr + "/-/ready"),
+		ReadyTimeout: 30 * time.Second, Args: []string{"--config.file=" + filepath.Join(dir, "prometheus.yml"),
+			"--storage.tsdb.path=" + filepath.Join(dir, "tsdb"), "--web.listen-address=" + addr, "--web.enable-otlp-receiver"}})
+	return "http://" + addr
 }
 
 // point is one sample of a series the interceptor exports.

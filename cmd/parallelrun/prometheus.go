@@ -356,9 +356,6 @@ func fleetStatus(ctx context.Context, f *fleet, policy *parallelrunv1.ReadinessP
 		if unknownAt[m] {
 			ms.Streak.LastMismatchAt = "an unknown time: an instance counts mismatches but exports no " + promLastMismatch
 		}
-		w := ms.GetWindowOutcomes()
-		ms.MismatchRate = share(w.GetMismatch(), w.GetMatch()+w.GetMismatch())
-		ms.CandidateErrorRate = share(w.GetCandidateError(), w.GetMatch()+w.GetMismatch()+w.GetCandidateError())
 		ms.LegacyLatency, ms.CandidateLatency = legacy[m], candidate[m]
 		for _, c := range fields[m] {
 			ms.TopFields = append(ms.TopFields, &parallelrunv1.FieldSummary{Field: c.name, Count: c.n})
@@ -536,13 +533,6 @@ func addOutcome(c *parallelrunv1.OutcomeCounts, name string, n int64) {
 	}
 }
 
-func share(n, of int64) float64 {
-	if of == 0 {
-		return 0
-	}
-	return float64(n) / float64(of)
-}
-
 // unixTime is a time in seconds since the epoch, to the microsecond.
 func unixTime(s float64) time.Time {
 	return time.UnixMicro(int64(math.Round(s * 1e6))).UTC()
@@ -610,18 +600,12 @@ func summaryFromPrometheus(f *summaryFlags, files []string, policy *parallelrunv
 		return exitUsage
 	}
 	if f.json {
-		b, err := jsonOptions.Marshal(st)
-		if err != nil {
-			fmt.Fprintf(stderr, "parallelrun summary: %s\n", err)
-			return exitFail
+		if !writeStatusJSON(stdout, stderr, st) {
+			return exitUsage
 		}
-		fmt.Fprintf(stdout, "%s\n", b)
 	} else {
 		_ = readiness.WriteText(stdout, st)
 		fmt.Fprintf(stdout, "judged from the metrics in %s\n", c.display())
 	}
-	if st.GetReadiness().GetVerdict() != parallelrunv1.Verdict_VERDICT_READY {
-		return exitFail
-	}
-	return exitOK
+	return verdictStatus(st)
 }

@@ -133,22 +133,37 @@ func runSummary(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	status := tracker.Status(now)
 	if f.json {
-		b, err := jsonOptions.Marshal(status)
-		if err != nil {
-			fmt.Fprintf(stderr, "parallelrun summary: %s\n", err)
+		if !writeStatusJSON(stdout, stderr, status) {
 			return exitUsage
 		}
-		fmt.Fprintf(stdout, "%s\n", b)
 		if diag.malformedN > 0 {
 			diag.printf("parallelrun summary: %s", plural(diag.malformedN, "malformed line", "malformed lines"))
 		}
 	} else {
 		printSummary(stdout, status, rr.reports, diag.malformedN)
 	}
-	switch {
-	case diag.malformedN > 0 && !f.allowMalformed:
+	if diag.malformedN > 0 && !f.allowMalformed {
 		return exitFail
-	case status.GetReadiness().GetVerdict() != parallelrunv1.Verdict_VERDICT_READY:
+	}
+	return verdictStatus(status)
+}
+
+// writeStatusJSON prints st as one line of JSON; false, said on stderr,
+// when it cannot.
+func writeStatusJSON(stdout, stderr io.Writer, st *parallelrunv1.RunStatus) bool {
+	b, err := jsonOptions.Marshal(st)
+	if err != nil {
+		fmt.Fprintf(stderr, "parallelrun summary: %s\n", err)
+		return false
+	}
+	fmt.Fprintf(stdout, "%s\n", b)
+	return true
+}
+
+// verdictStatus is the exit status of a judged run: 0 only when it is
+// ready, so that the command can gate a deployment.
+func verdictStatus(st *parallelrunv1.RunStatus) int {
+	if st.GetReadiness().GetVerdict() != parallelrunv1.Verdict_VERDICT_READY {
 		return exitFail
 	}
 	return exitOK

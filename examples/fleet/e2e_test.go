@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/parallelrun/grpc-parallelrun/internal/testproc"
 	parallelrunv1 "github.com/parallelrun/grpc-parallelrun/proto/parallelrun/v1"
 	"github.com/parallelrun/grpc-parallelrun/sink"
 )
@@ -42,7 +43,7 @@ func TestFleetEndToEnd(t *testing.T) {
 		t.Skip("PROMETHEUS_BIN and OTELCOL_BIN are not set: .ci/run builds both and sets them")
 	}
 	dir := t.TempDir()
-	ports := freePorts(t, 5)
+	ports := testproc.FreePorts(t, 5)
 	promAddr, otlpGRPC, otlpHTTP, backend, colMetrics := ports[0], ports[1], ports[2], ports[3], ports[4]
 	prom := "http://" + promAddr
 
@@ -56,19 +57,19 @@ func TestFleetEndToEnd(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	startProcess(t, "prometheus", nil, httpOK(prom+"/-/ready"), promBin,
-		"--config.file="+filepath.Join(dir, "prometheus.yml"), "--storage.tsdb.path="+filepath.Join(dir, "tsdb"),
-		"--web.listen-address="+promAddr, "--web.enable-otlp-receiver")
+	testproc.Start(t, testproc.Process{Name: "prometheus", Bin: promBin, Ready: testproc.HTTPOK(prom + "/-/ready"), Args: []string{
+		"--config.file=" + filepath.Join(dir, "prometheus.yml"), "--storage.tsdb.path=" + filepath.Join(dir, "tsdb"),
+		"--web.listen-address=" + promAddr, "--web.enable-otlp-receiver"}})
 
 	// The backend the Collector sends logs and sampled traces to.
 	received := startReceiver(t, backend)
 
 	// The Collector, with the configuration of the guide.
-	startProcess(t, "otelcol", []string{
+	testproc.Start(t, testproc.Process{Name: "otelcol", Bin: colBin, Env: []string{
 		"OTLP_GRPC_ENDPOINT=" + otlpGRPC, "OTLP_HTTP_ENDPOINT=" + otlpHTTP, "PROMETHEUS=" + promAddr,
 		"TRACES_ENDPOINT=" + backend, "LOGS_ENDPOINT=" + backend,
 		"OTELCOL_METRICS_PORT=" + colMetrics[strings.LastIndexByte(colMetrics, ':')+1:],
-	}, listening(otlpGRPC), colBin, "--config="+filepath.Join(root, "deploy", "collector", "config.yaml"))
+	}, Ready: testproc.Listening(otlpGRPC), Args: []string{"--config=" + filepath.Join(root, "deploy", "collector", "config.yaml")}})
 
 	// Three instances of a client, each its own seed and name.
 	client, parallelrun := filepath.Join(dir, "fleet"), filepath.Join(dir, "parallelrun")
@@ -123,7 +124,7 @@ func TestFleetEndToEnd(t *testing.T) {
 		}
 		return m
 	}
-	waitFor(t, ctx, "Prometheus's counts to reach the instances' own", func() bool {
+	testproc.WaitFor(t, ctx, "Prometheus's counts to reach the instances' own", func() bool {
 		got = sumOf(`sum by (rpc_method, parallelrun_outcome) (parallelrun_comparisons_total{` + job + `})`)
 		return maps.Equal(got, want)
 	})
@@ -225,7 +226,7 @@ func TestFleetEndToEnd(t *testing.T) {
 	}
 
 	// The recording rules judge alike, and count alike.
-	waitFor(t, ctx, "the recording rules to judge every method as the command does", func() bool {
+	testproc.WaitFor(t, ctx, "the recording rules to judge every method as the command does", func() bool {
 		rules := map[string]parallelrunv1.Verdict{}
 		for _, s := range promQuery(t, prom, `parallelrun:verdict{`+job+`}`) {
 			rules[s.Metric["rpc_method"]] = parallelrunv1.Verdict(int32(s.float(t)))
@@ -238,7 +239,7 @@ func TestFleetEndToEnd(t *testing.T) {
 	// may come twice; none may be missing, and none may be anything else.
 	byTrace := map[string]*parallelrunv1.Report{}
 	var records []*logspb.LogRecord
-	waitFor(t, ctx, fmt.Sprintf("%d log records", len(reports)), func() bool {
+	testproc.WaitFor(t, ctx, fmt.Sprintf("%d log records", len(reports)), func() bool {
 		records = received.records()
 		for _, r := range records {
 			if r.GetEventName() != sink.EventName {
@@ -271,7 +272,7 @@ func TestFleetEndToEnd(t *testing.T) {
 
 	// Tail sampling keeps the trace of every mismatch, and not all the
 	// others.
-	waitFor(t, ctx, fmt.Sprintf("the traces of all %d mismatches", len(mismatches)), func() bool {
+	testproc.WaitFor(t, ctx, fmt.Sprintf("the traces of all %d mismatches", len(mismatches)), func() bool {
 		kept := received.traceIDs()
 		for _, r := range mismatches {
 			if kept[r.GetTraceId()] == 0 {

@@ -8,116 +8,15 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
-	"time"
 
 	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
 	"google.golang.org/grpc"
 )
-
-// freePorts returns n loopback addresses free a moment ago.
-func freePorts(t *testing.T, n int) []string {
-	t.Helper()
-	var addrs []string
-	var ls []net.Listener
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ls = append(ls, l)
-		addrs = append(addrs, l.Addr().String())
-	}
-	for _, l := range ls {
-		_ = l.Close()
-	}
-	return addrs
-}
-
-// startProcess runs bin until the test ends, its output in a log file
-// shown when the test fails; ready says when it is up.
-func startProcess(t *testing.T, name string, env []string, ready func() bool, bin string, args ...string) {
-	t.Helper()
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), env...)
-	logs, err := os.Create(filepath.Join(t.TempDir(), name+".log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-exited:
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		if t.Failed() {
-			if b, err := os.ReadFile(logs.Name()); err == nil {
-				t.Logf("%s log (last 8 KiB):\n%s", name, b[max(0, len(b)-8<<10):])
-			}
-		}
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	waitFor(t, ctx, name+" to be ready", func() bool {
-		select {
-		case err := <-exited:
-			b, _ := os.ReadFile(logs.Name())
-			t.Fatalf("%s exited: %v\n%s", name, err, b)
-		default:
-		}
-		return ready()
-	})
-}
-
-// httpOK says whether a GET of u answers 200.
-func httpOK(u string) func() bool {
-	return func() bool {
-		resp, err := http.Get(u)
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	}
-}
-
-// listening says whether addr accepts connections.
-func listening(addr string) func() bool {
-	return func() bool {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err != nil {
-			return false
-		}
-		c.Close()
-		return true
-	}
-}
-
-func waitFor(t *testing.T, ctx context.Context, what string, ok func() bool) {
-	t.Helper()
-	for !ok() {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("gave up waiting for %s", what)
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
-}
 
 // otlpReceiver is where the Collector exports logs and traces: a gRPC
 // server of OTLP's own services, keeping what it receives.

@@ -4,17 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/parallelrun/grpc-parallelrun/examples/pricing"
+	"github.com/parallelrun/grpc-parallelrun/internal/testproc"
 )
 
 // TestJaegerEndToEnd starts a real Jaeger (the binary named by JAEGER_BIN,
@@ -25,13 +24,14 @@ func TestJaegerEndToEnd(t *testing.T) {
 	if bin == "" {
 		t.Skip("JAEGER_BIN is not set: .ci/run builds Jaeger and sets it")
 	}
-	ports := freePorts(t, 4)
+	ports := testproc.FreePorts(t, 4)
 	otlp, query, queryGRPC, health := ports[0], ports[1], ports[2], ports[3]
 	cfg := filepath.Join(t.TempDir(), "jaeger.yaml")
 	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(jaegerConfig, otlp, query, queryGRPC, health)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	startJaeger(t, bin, cfg, "http://"+health+"/status")
+	testproc.Start(t, testproc.Process{Name: "jaeger", Bin: bin, Args: []string{"--config", cfg},
+		Ready: testproc.HTTPOK("http://" + health + "/status"), ReadyTimeout: time.Minute})
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -44,7 +44,7 @@ func TestJaegerEndToEnd(t *testing.T) {
 	// mismatches can be found.
 	api := "http://" + query
 	var mismatched []span
-	waitFor(t, ctx, "mismatches of every method in Jaeger", func() bool {
+	testproc.WaitFor(t, ctx, "mismatches of every method in Jaeger", func() bool {
 		mismatched = comparisonSpans(t, api, `{"parallelrun.mismatch":"true"}`)
 		methods := map[string]bool{}
 		for _, s := range mismatched {
@@ -137,85 +137,6 @@ exporters:
   jaeger_storage_exporter:
     trace_storage: memstore
 `
-
-func freePorts(t *testing.T, n int) []string {
-	t.Helper()
-	var addrs []string
-	var ls []net.Listener
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ls = append(ls, l)
-		addrs = append(addrs, l.Addr().String())
-	}
-	for _, l := range ls {
-		_ = l.Close()
-	}
-	return addrs
-}
-
-// startJaeger runs Jaeger until the test ends, and waits until its health
-// check says it is ready.
-func startJaeger(t *testing.T, bin, cfg, healthURL string) {
-	t.Helper()
-	cmd := exec.Command(bin, "--config", cfg)
-	logs, err := os.Create(filepath.Join(t.TempDir(), "jaeger.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		if t.Failed() {
-			if b, err := os.ReadFile(logs.Name()); err == nil {
-				t.Logf("jaeger log:\n%s", b)
-			}
-		}
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	waitFor(t, ctx, "Jaeger's health check", func() bool {
-		select {
-		case err := <-exited:
-			b, _ := os.ReadFile(logs.Name())
-			t.Fatalf("jaeger exited: %v\n%s", err, b)
-		default:
-		}
-		resp, err := http.Get(healthURL)
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
-}
-
-// waitFor polls cond until it holds or ctx ends.
-func waitFor(t *testing.T, ctx context.Context, what string, cond func() bool) {
-	t.Helper()
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("waited for %s: %v", what, ctx.Err())
-		case <-tick.C:
-		}
-	}
-}
 
 // span is the part of a span in Jaeger's query API that the test reads.
 type span struct {

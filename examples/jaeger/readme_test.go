@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/parallelrun/grpc-parallelrun/internal/readme"
+	"github.com/parallelrun/grpc-parallelrun/internal/testproc"
 )
 
 // TestReadmeJaegerCommands runs the README's Jaeger commands as they are
@@ -48,44 +48,17 @@ func TestReadmeJaegerCommands(t *testing.T) {
 	}
 
 	// ".bin/jaeger &": the same process, started and stopped by the test.
-	jaeger := exec.Command(filepath.Join(root, ".bin", "jaeger"))
-	jaeger.Dir = root
-	var logs bytes.Buffer
-	jaeger.Stdout, jaeger.Stderr = &logs, &logs
-	if err := jaeger.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = jaeger.Wait(); close(exited) }()
-	defer func() {
-		_ = jaeger.Process.Signal(os.Interrupt)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = jaeger.Process.Kill()
-			<-exited
-		}
-		if t.Failed() {
-			t.Logf("jaeger log:\n%s", logs.String())
-		}
-	}()
+	testproc.Start(t, testproc.Process{Name: "jaeger", Bin: filepath.Join(root, ".bin", "jaeger"), Dir: root,
+		Ready: testproc.HTTPOK("http://localhost:13133/status"), ReadyTimeout: 3 * time.Minute})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	waitFor(t, ctx, "Jaeger's health check on its default port", func() bool {
-		resp, err := http.Get("http://localhost:13133/status")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
 
 	if out, err := shell(ctx, root, demo); err != nil || !strings.Contains(out, "done") {
 		t.Fatalf("%s: %v\n%s", demo, err, out)
 	}
 	// Spans reach storage asynchronously.
 	var traces int
-	waitFor(t, ctx, "the README's query to find mismatches", func() bool {
+	testproc.WaitFor(t, ctx, "the README's query to find mismatches", func() bool {
 		out, err := shell(ctx, root, query)
 		if err != nil {
 			t.Fatalf("%s: %v\n%s", query, err, out)
