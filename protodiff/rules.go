@@ -251,33 +251,28 @@ func (o *options) compile() (*rule, error) {
 // markRedact sets redactBelow on every node with a redacted path at or
 // below it, and reports whether r is such a node.
 func (r *rule) markRedact() bool {
-	below := r.redact
-	for _, c := range r.fields {
-		below = c.markRedact() || below
-	}
-	for _, c := range r.paren {
-		below = c.markRedact() || below
-	}
-	for _, c := range r.numbers {
-		below = c.markRedact() || below
-	}
-	r.redactBelow = below
-	return below
+	return r.mark(func(n *rule) bool { return n.redact }, func(n *rule, below bool) { n.redactBelow = below })
 }
 
 // markTolerance sets tolBelow on every node with a non-zero tolerance at
 // or below it, and reports whether r is such a node.
 func (r *rule) markTolerance() bool {
-	below := r.tol != nil && !r.tol.zero()
+	return r.mark(func(n *rule) bool { return n.tol != nil && !n.tol.zero() }, func(n *rule, below bool) { n.tolBelow = below })
+}
+
+// mark sets, with set, whether here holds at r or any node below it, and
+// reports it.
+func (r *rule) mark(here func(*rule) bool, set func(*rule, bool)) bool {
+	below := here(r)
 	for _, c := range r.fields {
-		below = c.markTolerance() || below
+		below = c.mark(here, set) || below
 	}
 	for _, c := range r.paren {
-		below = c.markTolerance() || below
+		below = c.mark(here, set) || below
 	}
 	for _, c := range r.numbers {
-		below = c.markTolerance() || below
+		below = c.mark(here, set) || below
 	}
-	r.tolBelow = below
+	set(r, below)
 	return below
 }
